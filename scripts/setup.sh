@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and the demo need, and nothing twice:
+# Debian packages, cargo-pgrx 0.18.0, pgrx's configuration, and (as root) the
+# unprivileged account PostgreSQL runs as. Safe to run again and again.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+PGRX_VERSION=0.18.0
+PACKAGES=(
+    "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" clang libclang-dev
+    pkg-config make python3 sudo
+)
+
+if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's package starts a cluster of its own; ours are throwaway ones.
+if ! getent passwd "$PG_RUN_USER" >/dev/null; then
+    "${SUDO[@]}" useradd --system --home-dir /var/lib/postgresql --shell /bin/bash "$PG_RUN_USER"
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if [ "$(cargo pgrx --version 2>/dev/null || true)" != "cargo-pgrx $PGRX_VERSION" ]; then
+    say "installing cargo-pgrx $PGRX_VERSION"
+    cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+
+if ! grep -qs "^pg$PG_MAJOR = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+    say "configuring pgrx for $PG_CONFIG"
+    cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG" >/dev/null
+fi
+
+# `cargo pgrx install` and `cargo pgrx test` copy the extension into the
+# server's directories: an ordinary user needs to be able to write there.
+if [ "$(id -u)" != 0 ]; then
+    for dir in "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)/extension"; do
+        if [ ! -w "$dir" ]; then
+            say "making $dir writable by group $(id -gn)"
+            "${SUDO[@]}" chgrp "$(id -gn)" "$dir"
+            "${SUDO[@]}" chmod g+w "$dir"
+        fi
+    done
+fi

@@ -1,0 +1,34 @@
+-- Who may do what. PUBLIC keeps only what writers of tracked tables need:
+-- USAGE on the schema, set_actor(), and EXECUTE on the capture trigger functions
+-- (checked when a table owner creates or attaches a partition of a tracked table;
+-- they cannot be called except as triggers).
+REVOKE ALL ON SCHEMA audit_log FROM PUBLIC;
+GRANT USAGE ON SCHEMA audit_log TO PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA audit_log FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA audit_log FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit_log FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.set_actor(text, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.capture_row(), audit_log.capture_truncate() TO PUBLIC;
+
+-- Roles are shared by every database of the cluster: create them once, then
+-- leave them (and their members) alone.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'audit_log_reader') THEN
+        CREATE ROLE audit_log_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'audit_log_admin') THEN
+        CREATE ROLE audit_log_admin NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('audit_log_admin', 'audit_log_reader', 'MEMBER') THEN
+        GRANT audit_log_reader TO audit_log_admin;
+    END IF;
+END
+$$;
+
+GRANT SELECT ON audit_log.events, audit_log.tracked_tables TO audit_log_reader;
+GRANT EXECUTE ON FUNCTION
+    audit_log.track(regclass, text[], text[]),
+    audit_log.untrack(regclass),
+    audit_log.track_schema(name, text[], boolean)
+TO audit_log_admin;

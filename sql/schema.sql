@@ -1,0 +1,89 @@
+-- The trail itself and the list of tracked tables.
+--
+-- Plain sequence rather than an identity column: pg_extension_config_dump and
+-- pg_dump's setval() handling are well-trodden for owned sequences.
+CREATE SEQUENCE audit_log.events_id_seq;
+
+CREATE TABLE audit_log.events (
+    id               bigint      NOT NULL DEFAULT pg_catalog.nextval('audit_log.events_id_seq'),
+    occurred_at      timestamptz NOT NULL,
+    tx_id            xid8        NOT NULL,
+    actor            text,
+    db_user          text        NOT NULL,
+    application_name text,
+    client_addr      inet,
+    context          jsonb,
+    entity           text        NOT NULL,
+    entity_id        jsonb,
+    action           text        NOT NULL,
+    old_values       jsonb,
+    new_values       jsonb,
+    changed_fields   text[],
+    CONSTRAINT events_pkey PRIMARY KEY (id),
+    CONSTRAINT events_action_check CHECK (action IN
+        ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL'))
+);
+ALTER SEQUENCE audit_log.events_id_seq OWNED BY audit_log.events.id;
+
+COMMENT ON TABLE audit_log.events IS
+    'Append-only audit trail: one row per changed row, written in the same transaction as the change';
+
+-- Which tables are tracked, with their options. regclass keeps the link through
+-- renames, dumps as a name, and is one of the reg* types pg_upgrade accepts.
+CREATE TABLE audit_log.tracked (
+    relid            regclass    NOT NULL,
+    exclude_columns  text[]      NOT NULL DEFAULT '{}',
+    redact_columns   text[]      NOT NULL DEFAULT '{}',
+    tracked_since    timestamptz NOT NULL,
+    tracked_by       text        NOT NULL,
+    CONSTRAINT tracked_pkey PRIMARY KEY (relid)
+);
+
+-- Schemas tracked with track_schema(), kept so that follow_new_tables can act on them.
+CREATE TABLE audit_log.tracked_schemas (
+    schema_name       name    NOT NULL,
+    exclude_tables    text[]  NOT NULL DEFAULT '{}',
+    follow_new_tables boolean NOT NULL,
+    CONSTRAINT tracked_schemas_pkey PRIMARY KEY (schema_name)
+);
+
+-- pg_dump skips extension members unless told otherwise: the trail and the
+-- tracking configuration are data, and must travel with the database.
+SELECT pg_catalog.pg_extension_config_dump('audit_log.events', '');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.tracked', '');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.tracked_schemas', '');
+
+-- Append-only. Statement-level BEFORE triggers fire even when no row matches, so
+-- every attempt fails the same way; ENABLE ALWAYS keeps them active under
+-- session_replication_role = replica.
+CREATE FUNCTION audit_log.refuse_event_change() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log.events is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Events are written only by capture and can never be changed or removed.';
+END
+$$;
+
+CREATE TRIGGER events_append_only
+    BEFORE UPDATE OR DELETE ON audit_log.events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_event_change();
+CREATE TRIGGER events_no_truncate
+    BEFORE TRUNCATE ON audit_log.events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_event_change();
+ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_append_only;
+ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_no_truncate;
+
+CREATE VIEW audit_log.tracked_tables AS
+SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'
+           OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS entity,
+       t.exclude_columns,
+       t.redact_columns,
+       t.tracked_since,
+       t.tracked_by
+  FROM audit_log.tracked t
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace;

@@ -1,0 +1,324 @@
+-- Turning capture on and off. These run as the extension's owner (SECURITY
+-- DEFINER) because creating triggers on another role's table needs it; who may
+-- call them is decided by EXECUTE grants (see privileges.sql). search_path is
+-- pinned so that no object of the caller's can stand in for a catalog one.
+
+-- The capture triggers, in Rust (src/capture.rs).
+CREATE FUNCTION audit_log.capture_row()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'audit_log_capture_row';
+
+CREATE FUNCTION audit_log.capture_truncate()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'audit_log_capture_truncate';
+
+CREATE FUNCTION audit_log.record_tracking(action text, target regclass, options jsonb)
+RETURNS void
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'audit_log_record_tracking';
+
+-- The columns entity_id is made of: the primary key, else the replica-identity index.
+CREATE FUNCTION audit_log.identity_columns(target regclass)
+RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{}')
+      FROM (SELECT i.indrelid, i.indkey, i.indnkeyatts
+              FROM pg_index i
+             WHERE i.indrelid = target AND (i.indisprimary OR i.indisreplident)
+             ORDER BY i.indisprimary DESC
+             LIMIT 1) AS i
+     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+     WHERE k.ord <= i.indnkeyatts
+$$;
+
+-- Row triggers on a partitioned table are cloned to its partitions, present and
+-- future; TRUNCATE triggers are not, so every partition gets its own. Names carry
+-- the tracked table's OID so that a partition tracked on its own never collides
+-- with the clone of its parent's trigger.
+CREATE FUNCTION audit_log.create_capture_triggers(target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part regclass;
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION audit_log.capture_row()',
+                   'audit_log_row_' || target::oid, target);
+    FOR part IN
+        SELECT c.oid FROM pg_class c
+         WHERE c.oid IN (SELECT target UNION SELECT p.relid FROM pg_partition_tree(target) AS p)
+           AND c.relkind IN ('r', 'p')
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION audit_log.capture_truncate()',
+                       'audit_log_truncate_' || target::oid, part);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION audit_log.drop_capture_triggers(target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trg record;
+BEGIN
+    FOR trg IN
+        SELECT t.tgname, t.tgrelid::regclass AS rel
+          FROM pg_trigger t
+         WHERE t.tgrelid IN (SELECT target UNION SELECT p.relid FROM pg_partition_tree(target) AS p)
+           AND t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
+                            'audit_log.capture_truncate()'::regprocedure)
+           AND t.tgparentid = 0
+           AND (t.tgrelid = target
+                OR t.tgname IN (SELECT r.tgname FROM pg_trigger r
+                                 WHERE r.tgrelid = target
+                                   AND r.tgfoid = 'audit_log.capture_truncate()'::regprocedure))
+         ORDER BY t.tgrelid = target, t.tgname
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION audit_log.track(target regclass,
+                                exclude_columns text[] DEFAULT '{}',
+                                redact_columns text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel record;
+    keys text[];
+    bad text;
+    part regclass;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'audit_log.track(): target must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    exclude_columns := coalesce(track.exclude_columns, '{}');
+    redact_columns := coalesce(track.redact_columns, '{}');
+
+    SELECT c.relkind, c.relpersistence, n.nspname
+      INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    IF rel.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'cannot track %: it is %', target,
+            CASE rel.relkind
+                WHEN 'v' THEN 'a view'
+                WHEN 'm' THEN 'a materialized view'
+                WHEN 'f' THEN 'a foreign table'
+                WHEN 'S' THEN 'a sequence'
+                WHEN 'i' THEN 'an index'
+                WHEN 'I' THEN 'a partitioned index'
+                WHEN 'c' THEN 'a composite type'
+                WHEN 't' THEN 'a TOAST table'
+                ELSE 'not a table'
+            END
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Only ordinary and partitioned tables can be tracked.';
+    END IF;
+    IF rel.relpersistence = 't' THEN
+        RAISE EXCEPTION 'cannot track temporary table %', target
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'A temporary table disappears with its session; its changes cannot be part of a lasting trail.';
+    END IF;
+    IF rel.nspname IN ('pg_catalog', 'information_schema') OR rel.nspname LIKE 'pg\_toast%' THEN
+        RAISE EXCEPTION 'cannot track system catalog %', target
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF rel.nspname = 'audit_log' OR EXISTS (
+        SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = target
+           AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+           AND e.extname = 'audit_log')
+    THEN
+        RAISE EXCEPTION 'cannot track %: it belongs to the audit_log extension', target
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+
+    -- Serialize with concurrent track()/untrack() of the same table.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
+
+    SELECT a.relid INTO part
+      FROM pg_partition_ancestors(target) AS a
+      JOIN audit_log.tracked t ON t.relid = a.relid
+     WHERE a.relid <> target
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % is already tracked through partitioned table %', target, part
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Its changes are recorded as changes of %s; change options there.', part);
+    END IF;
+
+    IF array_position(exclude_columns || redact_columns, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'column names in exclude_columns and redact_columns must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT c INTO bad
+      FROM unnest(exclude_columns || redact_columns) AS c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = target AND a.attname = c
+                          AND a.attnum > 0 AND NOT a.attisdropped)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" of table % does not exist', bad, target
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    SELECT c INTO bad FROM unnest(exclude_columns) AS c WHERE c = ANY (redact_columns) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" cannot be both excluded and redacted', bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    keys := audit_log.identity_columns(target);
+    SELECT c INTO bad FROM unnest(exclude_columns || redact_columns) AS c WHERE c = ANY (keys) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" identifies the rows of % and cannot be excluded or redacted', bad, target
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'entity_id records the primary key (or replica identity), so it would reveal the column anyway.';
+    END IF;
+    IF cardinality(keys) = 0 THEN
+        RAISE WARNING 'table % has no primary key or replica identity index: entity_id will be NULL in its events', target
+            USING HINT = 'Add a primary key so that each event names the row it changed.';
+    END IF;
+
+    -- Keep the order given, drop repeats.
+    exclude_columns := ARRAY(SELECT c FROM unnest(exclude_columns) WITH ORDINALITY AS u(c, o)
+                              GROUP BY c ORDER BY min(o));
+    redact_columns := ARRAY(SELECT c FROM unnest(redact_columns) WITH ORDINALITY AS u(c, o)
+                             GROUP BY c ORDER BY min(o));
+
+    -- Partitions tracked on their own are now covered by this table.
+    FOR part IN
+        SELECT t.relid FROM pg_partition_tree(target) AS p
+          JOIN audit_log.tracked t ON t.relid = p.relid
+         WHERE p.relid <> target
+    LOOP
+        PERFORM audit_log.untrack(part);
+    END LOOP;
+
+    IF EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = target) THEN
+        UPDATE audit_log.tracked t
+           SET exclude_columns = track.exclude_columns,
+               redact_columns = track.redact_columns
+         WHERE t.relid = target;
+        -- Recreated rather than kept: the DDL tells every session to drop what
+        -- it cached about the table, and repairs a trigger that went missing.
+        PERFORM audit_log.drop_capture_triggers(target);
+    ELSE
+        INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
+        VALUES (target, track.exclude_columns, track.redact_columns, statement_timestamp(), session_user);
+    END IF;
+    PERFORM audit_log.create_capture_triggers(target);
+
+    PERFORM audit_log.record_tracking('TRACK', target,
+        jsonb_build_object('exclude_columns', to_jsonb(track.exclude_columns),
+                           'redact_columns', to_jsonb(track.redact_columns)));
+END
+$$;
+
+CREATE FUNCTION audit_log.untrack(target regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parent regclass;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'audit_log.untrack(): target must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = target) THEN
+        SELECT a.relid INTO parent
+          FROM pg_partition_ancestors(target) AS a
+          JOIN audit_log.tracked t ON t.relid = a.relid
+         LIMIT 1;
+        RAISE EXCEPTION 'table % is not tracked', target
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE WHEN parent IS NULL THEN ''
+                              ELSE format('Its changes are recorded through partitioned table %s.', parent) END;
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
+    PERFORM audit_log.drop_capture_triggers(target);
+    DELETE FROM audit_log.tracked t WHERE t.relid = target;
+    PERFORM audit_log.record_tracking('UNTRACK', target, NULL);
+END
+$$;
+
+CREATE FUNCTION audit_log.track_schema(schema_name name,
+                                       exclude_tables text[] DEFAULT '{}',
+                                       follow_new_tables boolean DEFAULT true)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nsp oid;
+    missing text;
+    rel regclass;
+    counted integer := 0;
+BEGIN
+    IF track_schema.schema_name IS NULL OR track_schema.follow_new_tables IS NULL THEN
+        RAISE EXCEPTION 'audit_log.track_schema(): schema_name and follow_new_tables must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    exclude_tables := coalesce(track_schema.exclude_tables, '{}');
+    IF array_position(exclude_tables, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'table names in exclude_tables must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT n.oid INTO nsp FROM pg_namespace n WHERE n.nspname = track_schema.schema_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schema "%" does not exist', track_schema.schema_name
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    SELECT x INTO missing
+      FROM unnest(exclude_tables) AS x
+     WHERE NOT EXISTS (SELECT 1 FROM pg_class c
+                        WHERE c.relnamespace = nsp AND c.relname = x AND c.relkind IN ('r', 'p'))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table "%" does not exist in schema "%"', missing, track_schema.schema_name
+            USING ERRCODE = 'undefined_table';
+    END IF;
+
+    -- Partitions follow their parent; tables of extensions belong to them.
+    FOR rel IN
+        SELECT c.oid::regclass
+          FROM pg_class c
+         WHERE c.relnamespace = nsp
+           AND c.relkind IN ('r', 'p')
+           AND NOT c.relispartition
+           AND c.relpersistence <> 't'
+           AND c.relname <> ALL (exclude_tables)
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                              AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')
+         ORDER BY c.relname
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = rel) THEN
+            PERFORM audit_log.track(rel);
+        END IF;
+        counted := counted + 1;
+    END LOOP;
+
+    INSERT INTO audit_log.tracked_schemas AS s (schema_name, exclude_tables, follow_new_tables)
+    VALUES (track_schema.schema_name, exclude_tables, track_schema.follow_new_tables)
+    ON CONFLICT ON CONSTRAINT tracked_schemas_pkey DO UPDATE
+       SET exclude_tables = EXCLUDED.exclude_tables,
+           follow_new_tables = EXCLUDED.follow_new_tables;
+    RETURN counted;
+END
+$$;

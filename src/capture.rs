@@ -1,0 +1,232 @@
+//! The capture triggers: one event per changed row, one per TRUNCATE statement.
+
+use std::cell::Cell;
+use std::ffi::CStr;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::backend::BackendLocal;
+use crate::catalog::{self, TableInfo};
+use crate::ffi::{datum_image_eq, function_info_v1};
+use crate::jsonb::{self, KeyPolicy};
+use crate::settings;
+use crate::storage::{self, Event};
+
+// Plain fmgr functions rather than #[pg_trigger]: a direct call (not as a
+// trigger) must be a clean error, and the capture path wants no wrapper.
+
+function_info_v1!(pg_finfo_audit_log_capture_row);
+
+/// `audit_log.capture_row()`: AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_log_capture_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let data = trigger_data(fcinfo, "capture_row");
+    let event = data.tg_event;
+    if !is_after(event) || !is_row(event) || is_truncate(event) {
+        misfired("capture_row", "AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW");
+    }
+    capture_row_change(data);
+    pg_sys::Datum::from(0)
+}
+
+function_info_v1!(pg_finfo_audit_log_capture_truncate);
+
+/// `audit_log.capture_truncate()`: AFTER TRUNCATE ... FOR EACH STATEMENT.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_log_capture_truncate(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let data = trigger_data(fcinfo, "capture_truncate");
+    let event = data.tg_event;
+    if !is_after(event) || is_row(event) || !is_truncate(event) {
+        misfired("capture_truncate", "AFTER TRUNCATE ... FOR EACH STATEMENT");
+    }
+    capture_truncation(data);
+    pg_sys::Datum::from(0)
+}
+
+unsafe fn trigger_data<'a>(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> &'a pg_sys::TriggerData {
+    let context = (*fcinfo).context;
+    if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("audit_log.{function}() can only be called as a trigger"),
+            "Capture triggers are created by audit_log.track()."
+        );
+    }
+    &*context.cast::<pg_sys::TriggerData>()
+}
+
+fn is_after(event: u32) -> bool {
+    event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_AFTER
+}
+
+fn is_row(event: u32) -> bool {
+    event & pg_sys::TRIGGER_EVENT_ROW != 0
+}
+
+fn is_truncate(event: u32) -> bool {
+    event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE
+}
+
+fn misfired(function: &str, expected: &str) -> ! {
+    ereport!(
+        ERROR,
+        PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+        format!("audit_log.{function}() must be fired {expected}"),
+        "Capture triggers are created by audit_log.track(); do not create them by hand."
+    );
+}
+
+unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
+    let rel = data.tg_relation;
+    let Some(table) = catalog::table_info(rel) else { return };
+    settings::enforce_actor(&table.entity);
+    let desc = (*rel).rd_att;
+    let render = |tuple| render_row(&table, tuple, desc);
+
+    let event = match data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
+        pg_sys::TRIGGER_EVENT_INSERT => {
+            let new = render(data.tg_trigtuple);
+            Event {
+                entity_id: entity_id(&table, new),
+                new_values: Some(pg_sys::Datum::from(new)),
+                ..Event::about(&table.entity, c"INSERT")
+            }
+        }
+        pg_sys::TRIGGER_EVENT_DELETE => {
+            let old = render(data.tg_trigtuple);
+            Event {
+                entity_id: entity_id(&table, old),
+                old_values: Some(pg_sys::Datum::from(old)),
+                ..Event::about(&table.entity, c"DELETE")
+            }
+        }
+        _ => {
+            let changed = changed_fields(&table, data.tg_trigtuple, data.tg_newtuple, desc);
+            if changed.is_empty() {
+                return;
+            }
+            let old = render(data.tg_trigtuple);
+            let new = render(data.tg_newtuple);
+            Event {
+                entity_id: entity_id(&table, new),
+                old_values: Some(pg_sys::Datum::from(old)),
+                new_values: Some(pg_sys::Datum::from(new)),
+                changed_fields: changed.into_datum(),
+                ..Event::about(&table.entity, c"UPDATE")
+            }
+        }
+    };
+    storage::append(&event);
+}
+
+/// The row as `to_jsonb` renders it, minus excluded columns, redacted ones masked.
+unsafe fn render_row(table: &TableInfo, tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> *mut pg_sys::Jsonb {
+    let row = table.renderer.render(tuple, desc);
+    if table.is_filtered() {
+        jsonb::filter_object(row, |key| table.policy(key))
+    } else {
+        row
+    }
+}
+
+unsafe fn entity_id(table: &TableInfo, row: *mut pg_sys::Jsonb) -> Option<pg_sys::Datum> {
+    jsonb::pick_keys(row, table.keys.iter().map(|k| k.as_c_str())).map(pg_sys::Datum::from)
+}
+
+/// Columns whose stored value changed, in the tracked table's order. Excluded
+/// columns never count; redacted ones do.
+unsafe fn changed_fields(
+    table: &TableInfo,
+    old: pg_sys::HeapTuple,
+    new: pg_sys::HeapTuple,
+    desc: pg_sys::TupleDesc,
+) -> Vec<&str> {
+    let natts = (*desc).natts as usize;
+    let (old_values, old_nulls) = deform(old, desc, natts);
+    let (new_values, new_nulls) = deform(new, desc, natts);
+    table
+        .columns
+        .iter()
+        .filter(|column| column.policy != KeyPolicy::Drop)
+        .filter(|column| {
+            let i = column.attnum as usize - 1;
+            match (old_nulls[i], new_nulls[i]) {
+                (true, true) => false,
+                (false, false) => !datum_image_eq(old_values[i], new_values[i], column.byval, column.len.into()),
+                _ => true,
+            }
+        })
+        .map(|column| column.name.to_str().unwrap_or_default())
+        .collect()
+}
+
+unsafe fn deform(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, natts: usize) -> (Vec<pg_sys::Datum>, Vec<bool>) {
+    let mut values = vec![pg_sys::Datum::from(0); natts];
+    let mut nulls = vec![true; natts];
+    pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+    (values, nulls)
+}
+
+/// One TRUNCATE event per tracked table per statement. A TRUNCATE of a
+/// partitioned table fires the trigger of the parent and of every partition;
+/// they all name the same tracked table, the same transaction and the same
+/// command, and only the first is recorded.
+unsafe fn capture_truncation(data: &pg_sys::TriggerData) {
+    static LAST: BackendLocal<Cell<Option<(pg_sys::Oid, u64, u32)>>> = BackendLocal::new(Cell::new(None));
+    let Some(table) = catalog::table_info(data.tg_relation) else { return };
+    settings::enforce_actor(&table.entity);
+    let statement = (
+        table.root,
+        pg_sys::GetTopFullTransactionId().value,
+        pg_sys::GetCurrentCommandId(false),
+    );
+    if LAST.get().get() == Some(statement) {
+        return;
+    }
+    storage::append(&Event::about(&table.entity, c"TRUNCATE"));
+    LAST.get().set(Some(statement));
+}
+
+impl<'a> Event<'a> {
+    fn about(entity: &'a CStr, action: &'static CStr) -> Self {
+        Event { entity, action, entity_id: None, old_values: None, new_values: None, changed_fields: None }
+    }
+}
+
+function_info_v1!(pg_finfo_audit_log_record_tracking);
+
+/// `audit_log.record_tracking(action text, target regclass, options jsonb)`:
+/// the TRACK and UNTRACK events written by track() and untrack(). Not granted
+/// to anyone; only the extension's SECURITY DEFINER functions call it.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_log_record_tracking(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let action: Option<String> = pgrx::fcinfo::pg_getarg(fcinfo, 0);
+    let target: Option<pg_sys::Oid> = pgrx::fcinfo::pg_getarg(fcinfo, 1);
+    let options = pgrx::fcinfo::pg_getarg_datum(fcinfo, 2);
+    let action = match action.as_deref() {
+        Some("TRACK") => c"TRACK",
+        Some("UNTRACK") => c"UNTRACK",
+        _ => {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                "record_tracking() records only TRACK and UNTRACK events"
+            );
+        }
+    };
+    let Some(target) = target else {
+        ereport!(ERROR, PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "target must not be NULL");
+    };
+    let rel = pg_sys::relation_open(target, pg_sys::AccessShareLock as _);
+    let entity = catalog::qualified_name(rel);
+    pg_sys::relation_close(rel, pg_sys::NoLock as _);
+    storage::append(&Event { new_values: options, ..Event::about(&entity, action) });
+    pgrx::fcinfo::pg_return_void()
+}

@@ -1,0 +1,221 @@
+//! What capture needs to know about a table, computed once and cached per
+//! backend until the table, its tracked ancestor or the tracking options change.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::rc::Rc;
+
+use pgrx::pg_sys;
+
+use crate::backend::BackendLocal;
+use crate::ffi::get_partition_ancestors;
+use crate::jsonb::{KeyPolicy, RowRenderer};
+use crate::storage;
+
+pub struct Column {
+    pub name: CString,
+    /// Attribute number in the table that fired the trigger (a leaf partition
+    /// may order its columns differently from the tracked table).
+    pub attnum: i16,
+    pub len: i16,
+    pub byval: bool,
+    pub policy: KeyPolicy,
+}
+
+pub struct TableInfo {
+    /// The tracked table (the partitioned parent for a partition), quoted as SQL needs.
+    pub entity: CString,
+    pub root: pg_sys::Oid,
+    /// The tracked table's columns, in its order.
+    pub columns: Vec<Column>,
+    /// Primary-key (or replica-identity index) columns, in index order.
+    pub keys: Vec<CString>,
+    pub renderer: RowRenderer,
+    mcxt: pg_sys::MemoryContext,
+}
+
+impl TableInfo {
+    pub fn is_filtered(&self) -> bool {
+        self.columns.iter().any(|c| c.policy != KeyPolicy::Keep)
+    }
+
+    pub fn policy(&self, key: &[u8]) -> KeyPolicy {
+        self.columns
+            .iter()
+            .find(|c| c.name.to_bytes() == key)
+            .map_or(KeyPolicy::Keep, |c| c.policy)
+    }
+}
+
+impl Drop for TableInfo {
+    fn drop(&mut self) {
+        unsafe { pg_sys::MemoryContextDelete(self.mcxt) };
+    }
+}
+
+/// None marks a table whose trigger fired but that is not tracked.
+type Cache = HashMap<pg_sys::Oid, Option<Rc<TableInfo>>>;
+
+static TABLES: BackendLocal<RefCell<Option<Cache>>> = BackendLocal::new(RefCell::new(None));
+
+/// The capture metadata of the table `rel`, or None when neither it nor an
+/// ancestor is tracked (a trigger that track() did not create records nothing).
+///
+/// # Safety
+/// `rel` must be an open relation.
+pub unsafe fn table_info(rel: pg_sys::Relation) -> Option<Rc<TableInfo>> {
+    let relid = (*rel).rd_id;
+    // No borrow is held across Postgres calls: an invalidation may arrive in any of them.
+    let cached = TABLES.get().borrow().as_ref().and_then(|cache| cache.get(&relid).cloned());
+    if let Some(info) = cached {
+        return info;
+    }
+    let info = build(rel).map(Rc::new);
+    TABLES
+        .get()
+        .borrow_mut()
+        .get_or_insert_with(HashMap::new)
+        .insert(relid, info.clone());
+    info
+}
+
+/// Relcache invalidation: the table changed shape, was renamed, had its
+/// triggers changed, or was attached or detached. Entries whose tracked table
+/// is `relid` go too, since their entity name and options came from it.
+pub fn invalidate(relid: pg_sys::Oid) {
+    let evicted: Vec<_> = {
+        let mut tables = TABLES.get().borrow_mut();
+        let Some(cache) = tables.as_mut() else { return };
+        if relid == pg_sys::InvalidOid {
+            cache.drain().collect()
+        } else {
+            let stale: Vec<_> = cache
+                .iter()
+                .filter(|(oid, info)| **oid == relid || info.as_ref().is_some_and(|i| i.root == relid))
+                .map(|(oid, _)| *oid)
+                .collect();
+            stale.into_iter().filter_map(|oid| cache.remove_entry(&oid)).collect()
+        }
+    };
+    // Dropped outside the borrow: dropping deletes memory contexts.
+    drop(evicted);
+}
+
+pub fn invalidate_all() {
+    invalidate(pg_sys::InvalidOid);
+}
+
+unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
+    let relid = (*rel).rd_id;
+    let (root, options) = tracked_ancestor_or_self(rel)?;
+    let root_rel = if root == relid {
+        rel
+    } else {
+        pg_sys::relation_open(root, pg_sys::AccessShareLock as _)
+    };
+
+    let entity = qualified_name(root_rel);
+    let keys = key_columns(root_rel);
+
+    let leaf_attnums: HashMap<&[u8], &pg_sys::FormData_pg_attribute> = live_attributes(rel)
+        .map(|attr| (CStr::from_ptr(attr.attname.data.as_ptr()).to_bytes(), attr))
+        .collect();
+    let columns = live_attributes(root_rel)
+        .filter_map(|attr| {
+            let name = CStr::from_ptr(attr.attname.data.as_ptr());
+            let leaf = leaf_attnums.get(name.to_bytes())?;
+            let name_str = name.to_string_lossy();
+            let policy = if options.exclude_columns.iter().any(|c| *c == name_str) {
+                KeyPolicy::Drop
+            } else if options.redact_columns.iter().any(|c| *c == name_str) {
+                KeyPolicy::Redact
+            } else {
+                KeyPolicy::Keep
+            };
+            Some(Column {
+                name: name.to_owned(),
+                attnum: leaf.attnum,
+                len: leaf.attlen,
+                byval: leaf.attbyval,
+                policy,
+            })
+        })
+        .collect();
+
+    if root_rel != rel {
+        pg_sys::relation_close(root_rel, pg_sys::NoLock as _);
+    }
+
+    let mcxt = pg_sys::AllocSetContextCreateExtended(
+        pg_sys::CacheMemoryContext,
+        c"audit_log table info".as_ptr(),
+        pg_sys::ALLOCSET_SMALL_MINSIZE as _,
+        pg_sys::ALLOCSET_SMALL_INITSIZE as _,
+        pg_sys::ALLOCSET_SMALL_MAXSIZE as _,
+    );
+    let renderer = RowRenderer::new((*(*rel).rd_rel).reltype, mcxt);
+    Some(TableInfo { entity, root, columns, keys, renderer, mcxt })
+}
+
+/// The topmost tracked table among `rel` and its partition ancestors.
+unsafe fn tracked_ancestor_or_self(rel: pg_sys::Relation) -> Option<(pg_sys::Oid, storage::TrackOptions)> {
+    let relid = (*rel).rd_id;
+    let mut candidates = Vec::new();
+    if (*(*rel).rd_rel).relispartition {
+        let ancestors = get_partition_ancestors(relid);
+        if !ancestors.is_null() {
+            let cells = std::slice::from_raw_parts((*ancestors).elements, (*ancestors).length as usize);
+            // Listed from the immediate parent up to the top: the top wins.
+            candidates.extend(cells.iter().rev().map(|cell| cell.oid_value));
+        }
+    }
+    candidates.push(relid);
+    candidates
+        .into_iter()
+        .find_map(|candidate| storage::tracked_options(candidate).map(|options| (candidate, options)))
+}
+
+unsafe fn live_attributes<'a>(rel: pg_sys::Relation) -> impl Iterator<Item = &'a pg_sys::FormData_pg_attribute> {
+    let desc = (*rel).rd_att;
+    (*desc).attrs.as_slice((*desc).natts as usize).iter().filter(|attr| !attr.attisdropped)
+}
+
+/// `schema.table`, each part quoted only where SQL needs it.
+pub unsafe fn qualified_name(rel: pg_sys::Relation) -> CString {
+    let form = (*rel).rd_rel;
+    let schema = pg_sys::get_namespace_name((*form).relnamespace);
+    let name = pg_sys::quote_qualified_identifier(schema, (*form).relname.data.as_ptr());
+    CStr::from_ptr(name).to_owned()
+}
+
+/// The columns that identify a row: the primary key, else the replica-identity index.
+unsafe fn key_columns(rel: pg_sys::Relation) -> Vec<CString> {
+    #[cfg(not(feature = "pg18"))]
+    let mut index = pg_sys::RelationGetPrimaryKeyIndex(rel);
+    #[cfg(feature = "pg18")]
+    let mut index = pg_sys::RelationGetPrimaryKeyIndex(rel, false);
+    if index == pg_sys::InvalidOid && (*(*rel).rd_rel).relreplident == pg_sys::REPLICA_IDENTITY_INDEX as std::ffi::c_char {
+        index = pg_sys::RelationGetReplicaIndex(rel);
+    }
+    if index == pg_sys::InvalidOid {
+        return Vec::new();
+    }
+    let index_rel = pg_sys::index_open(index, pg_sys::AccessShareLock as _);
+    let form = (*index_rel).rd_index;
+    let nkeys = (*form).indnkeyatts as usize;
+    let desc = (*rel).rd_att;
+    let keys = (*form)
+        .indkey
+        .values
+        .as_slice(nkeys)
+        .iter()
+        .filter(|attnum| **attnum > 0)
+        .map(|attnum| {
+            let attr = &(*desc).attrs.as_slice((*desc).natts as usize)[*attnum as usize - 1];
+            CStr::from_ptr(attr.attname.data.as_ptr()).to_owned()
+        })
+        .collect();
+    pg_sys::index_close(index_rel, pg_sys::AccessShareLock as _);
+    keys
+}

@@ -1,0 +1,32 @@
+//! Postgres functions that pgrx's bindings leave out (their headers are not in
+//! its binding set). `#[pg_guard]` on an extern block expects this module to
+//! provide `pg_guard_ffi_boundary`, which turns a Postgres error into a Rust panic.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+pub use pgrx::pg_sys::ffi::pg_guard_ffi_boundary;
+
+/// Declares a plain fmgr (version-1) C function to Postgres, for functions
+/// whose SQL signature is written by hand in sql/*.sql.
+macro_rules! function_info_v1 {
+    ($finfo:ident) => {
+        #[no_mangle]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
+            const V1_API: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1_API
+        }
+    };
+}
+pub(crate) use function_info_v1;
+
+#[pg_guard]
+unsafe extern "C-unwind" {
+    /// catalog/partition.h: ancestors of a partition, immediate parent first.
+    pub fn get_partition_ancestors(relid: pg_sys::Oid) -> *mut pg_sys::List;
+    /// commands/sequence.h: nextval() without the caller's privilege check.
+    pub fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64;
+    /// utils/datum.h: are two values stored identically (detoasting if needed)?
+    pub fn datum_image_eq(value1: pg_sys::Datum, value2: pg_sys::Datum, typbyval: bool, typlen: i32) -> bool;
+}

@@ -1,0 +1,231 @@
+//! Who is acting: `audit_log.actor`, `audit_log.context`, `audit_log.require_actor`
+//! and `audit_log.set_actor()`.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+static ACTOR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static CONTEXT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static REQUIRE_ACTOR: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+/// The current `audit_log.context` as a flat jsonb, parsed once when it was set.
+/// It is the setting's "extra", malloc'd and owned by the GUC machinery, which
+/// hands it back to the assign hook on every change, rollback and reset.
+static CONTEXT_JSONB: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+pub fn define() {
+    GucRegistry::define_string_guc(
+        c"audit_log.actor",
+        c"The application user recorded as the actor of each change.",
+        c"An e-mail, user id or name. Empty means unset (NULL). Use SET LOCAL or audit_log.set_actor() behind a transaction-pooling pooler.",
+        &ACTOR,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    // SAFETY: both hooks are #[pg_guard]ed.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"audit_log.context",
+            c"A JSON object of extra facts recorded with each change.",
+            c"For example a request id, the end user's IP address or a reason. Must be a JSON object; empty means unset (NULL).",
+            &CONTEXT,
+            GucContext::Userset,
+            GucFlags::default(),
+            Some(check_context),
+            Some(assign_context),
+            None,
+        );
+    }
+    GucRegistry::define_bool_guc(
+        c"audit_log.require_actor",
+        c"Refuse writes to tracked tables when no actor is set.",
+        c"Only superusers, ALTER DATABASE ... SET and ALTER ROLE ... SET can change it.",
+        &REQUIRE_ACTOR,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // Typos such as audit_log.actr become errors instead of silent placeholders.
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    unsafe {
+        pg_sys::MarkGUCPrefixReserved(c"audit_log".as_ptr());
+    }
+}
+
+/// The acting user, or None when unset or empty. Borrowed from the GUC's own
+/// storage: valid until the setting next changes.
+pub fn actor() -> Option<&'static CStr> {
+    let raw = unsafe { *ACTOR.as_ptr() };
+    if raw.is_null() {
+        return None;
+    }
+    let value = unsafe { CStr::from_ptr(raw) };
+    (!value.is_empty()).then_some(value)
+}
+
+/// The context as a jsonb datum, or None when unset.
+pub fn context_jsonb() -> Option<pg_sys::Datum> {
+    let jsonb = CONTEXT_JSONB.load(Ordering::Relaxed);
+    (!jsonb.is_null()).then(|| pg_sys::Datum::from(jsonb))
+}
+
+/// Strict mode: refuse the write when nobody is named as its actor.
+pub fn enforce_actor(entity: &CStr) {
+    if REQUIRE_ACTOR.get() && actor().is_none() {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            format!(
+                "audit_log.require_actor is on and no actor is set for this write to {}",
+                entity.to_string_lossy()
+            ),
+            function_name!(),
+        )
+        .set_hint("Set audit_log.actor (SET or SET LOCAL), or call audit_log.set_actor() inside the transaction.")
+        .report(PgLogLevel::ERROR);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_context(
+    newval: *mut *mut c_char,
+    extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    let value = *newval;
+    if value.is_null() || *value == 0 {
+        return true;
+    }
+    // jsonb_in is the parser the value will meet when stored; catching its error
+    // is safe because it only allocates memory.
+    let parsed = PgTryBuilder::new(|| {
+        Ok(pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(value))]))
+    })
+    .catch_others(|caught| match caught {
+        pg_sys::panic::CaughtError::PostgresError(report)
+        | pg_sys::panic::CaughtError::ErrorReport(report)
+        | pg_sys::panic::CaughtError::RustPanic { ereport: report, .. } => {
+            Err(report.message().to_string())
+        }
+    })
+    .execute();
+
+    let jsonb = match parsed {
+        Ok(Some(datum)) => datum.cast_mut_ptr::<pg_sys::Jsonb>(),
+        Ok(None) => return reject_context("It is not valid JSON."),
+        Err(message) => return reject_context(&format!("It is not valid JSON: {message}.")),
+    };
+    if !crate::jsonb::is_object(jsonb) {
+        return reject_context("It must be a JSON object, such as {\"request_id\": \"r-42\"}.");
+    }
+    let size = crate::jsonb::varsize(jsonb.cast());
+    let copy = libc::malloc(size);
+    if copy.is_null() {
+        pg_sys::GUC_check_errcode(PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY as i32);
+        return false;
+    }
+    std::ptr::copy_nonoverlapping(jsonb.cast::<u8>(), copy.cast::<u8>(), size);
+    *extra = copy;
+    true
+}
+
+unsafe fn reject_context(detail: &str) -> bool {
+    let detail = CString::new(detail.replace('\0', "")).unwrap_or_default();
+    pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
+    false
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn assign_context(_newval: *const c_char, extra: *mut c_void) {
+    CONTEXT_JSONB.store(extra, Ordering::Relaxed);
+}
+
+crate::ffi::function_info_v1!(pg_finfo_audit_log_set_actor);
+
+/// `audit_log.set_actor(actor text, context jsonb DEFAULT NULL)`: both settings
+/// for the current transaction only, so a pooled connection never carries them
+/// over to the next client.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_log_set_actor(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    if !in_transaction_block() {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_NO_ACTIVE_SQL_TRANSACTION,
+            "audit_log.set_actor() only works inside a transaction block",
+            function_name!(),
+        )
+        .set_detail("Outside BEGIN ... COMMIT the transaction ends with this statement, and the actor with it.")
+        .set_hint("Call it after BEGIN, or use SET audit_log.actor = '...' for the whole session.")
+        .report(PgLogLevel::ERROR);
+    }
+    let actor: Option<String> = pgrx::fcinfo::pg_getarg(fcinfo, 0);
+    let context = pgrx::fcinfo::pg_getarg_datum(fcinfo, 1).map(|jsonb| {
+        crate::jsonb::to_text(jsonb)
+    });
+    let actor = CString::new(actor.unwrap_or_default()).unwrap_or_else(|_| {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER,
+            "actor must not contain a NUL character"
+        );
+    });
+    set_local(c"audit_log.actor", &actor);
+    set_local(c"audit_log.context", context.as_deref().unwrap_or(c""));
+    pgrx::fcinfo::pg_return_void()
+}
+
+/// Will a transaction-local setting outlive this statement? Not when the
+/// transaction is the statement's own. Inside a subtransaction (a PL/pgSQL
+/// EXCEPTION block) Postgres only says "in a block", so the top transaction is
+/// judged by its start: an implicit one starts with the statement itself.
+unsafe fn in_transaction_block() -> bool {
+    pg_sys::IsTransactionBlock()
+        && !(pg_sys::IsSubTransaction()
+            && pg_sys::GetCurrentTransactionStartTimestamp() == pg_sys::GetCurrentStatementStartTimestamp())
+}
+
+unsafe fn set_local(name: &CStr, value: &CStr) {
+    pg_sys::set_config_option(
+        name.as_ptr(),
+        value.as_ptr(),
+        pg_sys::GucContext::PGC_USERSET,
+        pg_sys::GucSource::PGC_S_SESSION,
+        pg_sys::GucAction::GUC_ACTION_LOCAL,
+        true,
+        PgLogLevel::ERROR as i32,
+        false,
+    );
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn empty_actor_counts_as_unset() {
+        Spi::run("SET audit_log.actor = ''").unwrap();
+        assert!(super::actor().is_none());
+        Spi::run("SET audit_log.actor = 'alice@example.org'").unwrap();
+        assert_eq!(super::actor().unwrap().to_str().unwrap(), "alice@example.org");
+    }
+
+    #[pg_test]
+    fn context_is_parsed_once_into_jsonb() {
+        Spi::run(r#"SET audit_log.context = '{"request_id": "r-1", "n": 1.50}'"#).unwrap();
+        let datum = super::context_jsonb().expect("context is set");
+        let text = unsafe { crate::jsonb::to_text(datum) }.into_string().unwrap();
+        assert_eq!(text, r#"{"n": 1.50, "request_id": "r-1"}"#);
+        Spi::run("SET audit_log.context = ''").unwrap();
+        assert!(super::context_jsonb().is_none());
+    }
+
+    #[pg_test(error = "invalid value for parameter \"audit_log.context\": \"[1, 2]\"")]
+    fn context_must_be_an_object() {
+        Spi::run("SET audit_log.context = '[1, 2]'").unwrap();
+    }
+}

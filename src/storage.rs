@@ -1,0 +1,279 @@
+//! Appending events to `audit_log.events` and reading the tracking configuration.
+//!
+//! Events are written below SQL, straight into the heap and its indexes: no
+//! parsing or planning per event, no privilege check (the writer needs no right
+//! on the log, which is written with the extension's authority), no search_path
+//! and no trigger on the log in the way.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{CStr, CString};
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::backend::BackendLocal;
+use crate::ffi::nextval_internal;
+use crate::settings;
+
+/// The extension's own relations, looked up once per backend.
+#[derive(Clone, Copy)]
+pub struct Objects {
+    pub events: pg_sys::Oid,
+    pub events_seq: pg_sys::Oid,
+    pub tracked: pg_sys::Oid,
+    pub tracked_pkey: pg_sys::Oid,
+}
+
+static OBJECTS: BackendLocal<Cell<Option<Objects>>> = BackendLocal::new(Cell::new(None));
+
+pub fn objects() -> Objects {
+    if let Some(objects) = OBJECTS.get().get() {
+        return objects;
+    }
+    let objects = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"audit_log".as_ptr(), true);
+        let find = |name: &CStr| {
+            if schema == pg_sys::InvalidOid {
+                return pg_sys::InvalidOid;
+            }
+            pg_sys::get_relname_relid(name.as_ptr(), schema)
+        };
+        Objects {
+            events: find(c"events"),
+            events_seq: find(c"events_id_seq"),
+            tracked: find(c"tracked"),
+            tracked_pkey: find(c"tracked_pkey"),
+        }
+    };
+    let all = [objects.events, objects.events_seq, objects.tracked, objects.tracked_pkey];
+    if all.contains(&pg_sys::InvalidOid) {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "the audit_log extension is not installed in this database, or its tables are missing"
+        );
+    }
+    OBJECTS.get().set(Some(objects));
+    objects
+}
+
+/// Forget the cached OIDs when one of them may have changed (DROP/CREATE EXTENSION).
+pub fn invalidate(relid: pg_sys::Oid) {
+    if let Some(objects) = OBJECTS.get().get() {
+        let ours = [objects.events, objects.events_seq, objects.tracked, objects.tracked_pkey];
+        if relid == pg_sys::InvalidOid || ours.contains(&relid) {
+            OBJECTS.get().set(None);
+        }
+    }
+}
+
+/// Options of a tracked table.
+pub struct TrackOptions {
+    pub exclude_columns: Vec<String>,
+    pub redact_columns: Vec<String>,
+}
+
+/// The row of `audit_log.tracked` for `relid`, read with the latest snapshot so
+/// that a table tracked by a transaction that committed after ours started is
+/// seen together with the triggers that made us look.
+pub fn tracked_options(relid: pg_sys::Oid) -> Option<TrackOptions> {
+    let objects = objects();
+    unsafe {
+        let rel = pg_sys::table_open(objects.tracked, pg_sys::AccessShareLock as _);
+        let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            1,
+            pg_sys::BTEqualStrategyNumber as _,
+            pg_sys::Oid::from(pg_sys::F_OIDEQ),
+            pg_sys::Datum::from(relid),
+        );
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let scan = pg_sys::systable_beginscan(rel, objects.tracked_pkey, true, snapshot, 1, &mut key);
+        let tuple = pg_sys::systable_getnext(scan);
+        let options = (!tuple.is_null()).then(|| {
+            let desc = (*rel).rd_att;
+            TrackOptions {
+                exclude_columns: text_array_attr(tuple, desc, 2),
+                redact_columns: text_array_attr(tuple, desc, 3),
+            }
+        });
+        pg_sys::systable_endscan(scan);
+        pg_sys::UnregisterSnapshot(snapshot);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as _);
+        options
+    }
+}
+
+unsafe fn text_array_attr(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, attnum: i32) -> Vec<String> {
+    let mut isnull = false;
+    let datum = pg_sys::heap_getattr(tuple, attnum, desc, &mut isnull);
+    Vec::<Option<String>>::from_datum(datum, isnull)
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// One event, as capture or tracking built it. Datums must stay valid until
+/// `append` returns.
+pub struct Event<'a> {
+    pub entity: &'a CStr,
+    pub action: &'static CStr,
+    pub entity_id: Option<pg_sys::Datum>,
+    pub old_values: Option<pg_sys::Datum>,
+    pub new_values: Option<pg_sys::Datum>,
+    pub changed_fields: Option<pg_sys::Datum>,
+}
+
+const EVENT_COLUMNS: [&str; 14] = [
+    "id",
+    "occurred_at",
+    "tx_id",
+    "actor",
+    "db_user",
+    "application_name",
+    "client_addr",
+    "context",
+    "entity",
+    "entity_id",
+    "action",
+    "old_values",
+    "new_values",
+    "changed_fields",
+];
+
+/// Append one event in the current transaction.
+pub fn append(event: &Event) {
+    let objects = objects();
+    unsafe {
+        let rel = pg_sys::table_open(objects.events, pg_sys::RowExclusiveLock as _);
+        let desc = (*rel).rd_att;
+        check_shape(desc);
+
+        let text = |s: &CStr| Some(pg_sys::Datum::from(pg_sys::cstring_to_text(s.as_ptr())));
+        let id = nextval_internal(objects.events_seq, false);
+        let mut columns: [Option<pg_sys::Datum>; 14] = [
+            Some(pg_sys::Datum::from(id)),
+            Some(pg_sys::Datum::from(pg_sys::GetCurrentStatementStartTimestamp())),
+            Some(pg_sys::Datum::from(pg_sys::GetTopFullTransactionId().value)),
+            settings::actor().and_then(text),
+            text(&session_user()),
+            application_name().and_then(text),
+            client_addr(),
+            settings::context_jsonb(),
+            text(event.entity),
+            event.entity_id,
+            text(event.action),
+            event.old_values,
+            event.new_values,
+            event.changed_fields,
+        ];
+        let natts = (*desc).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0); natts];
+        let mut nulls = vec![true; natts];
+        for (i, column) in columns.iter_mut().enumerate() {
+            if let Some(datum) = column.take() {
+                values[i] = datum;
+                nulls[i] = false;
+            }
+        }
+        let tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        insert_with_indexes(rel, tuple);
+        pg_sys::table_close(rel, pg_sys::NoLock as _);
+    }
+}
+
+/// What COPY does for one row: heap insert, then every index of the log.
+unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
+    let estate = pg_sys::CreateExecutorState();
+    let result_rel = pg_sys::palloc0(size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
+    (*result_rel).type_ = pg_sys::NodeTag::T_ResultRelInfo;
+    pg_sys::InitResultRelInfo(result_rel, rel, 1, std::ptr::null_mut(), 0);
+    pg_sys::ExecOpenIndices(result_rel, false);
+
+    let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
+    pg_sys::ExecStoreHeapTuple(tuple, slot, false);
+    pg_sys::simple_table_tuple_insert(rel, slot);
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+    pg_sys::ExecInsertIndexTuples(
+        result_rel,
+        slot,
+        estate,
+        false,
+        false,
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    );
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+    pg_sys::ExecInsertIndexTuples(
+        result_rel,
+        slot,
+        estate,
+        false,
+        false,
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        false,
+    );
+    pg_sys::ExecDropSingleTupleTableSlot(slot);
+    pg_sys::ExecCloseIndices(result_rel);
+    pg_sys::FreeExecutorState(estate);
+}
+
+/// Events are built by position: refuse to write into a log whose columns were
+/// altered rather than put values in the wrong place.
+unsafe fn check_shape(desc: pg_sys::TupleDesc) {
+    let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+    let matches = attrs.len() >= EVENT_COLUMNS.len()
+        && EVENT_COLUMNS.iter().zip(attrs).all(|(name, attr)| {
+            !attr.attisdropped && CStr::from_ptr(attr.attname.data.as_ptr()).to_bytes() == name.as_bytes()
+        })
+        && attrs[EVENT_COLUMNS.len()..].iter().all(|attr| attr.attisdropped || !attr.attnotnull);
+    if !matches {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "audit_log.events does not have the columns capture writes",
+            "Its first columns must be, in order: id, occurred_at, tx_id, actor, db_user, application_name, client_addr, context, entity, entity_id, action, old_values, new_values, changed_fields."
+        );
+    }
+}
+
+/// `session_user`, cached per session user.
+fn session_user() -> CString {
+    static CACHE: BackendLocal<RefCell<Option<(pg_sys::Oid, CString)>>> = BackendLocal::new(RefCell::new(None));
+    let oid = unsafe { pg_sys::GetSessionUserId() };
+    if let Some((cached, name)) = CACHE.get().borrow().as_ref() {
+        if *cached == oid {
+            return name.clone();
+        }
+    }
+    let name = unsafe { CStr::from_ptr(pg_sys::GetUserNameFromId(oid, false)).to_owned() };
+    *CACHE.get().borrow_mut() = Some((oid, name.clone()));
+    name
+}
+
+fn application_name() -> Option<&'static CStr> {
+    let raw = unsafe { pg_sys::application_name };
+    if raw.is_null() {
+        return None;
+    }
+    let name = unsafe { CStr::from_ptr(raw) };
+    (!name.is_empty()).then_some(name)
+}
+
+/// `inet_client_addr()`, computed once per backend (it cannot change) and kept
+/// in TopMemoryContext.
+fn client_addr() -> Option<pg_sys::Datum> {
+    static CACHE: BackendLocal<Cell<Option<Option<pg_sys::Datum>>>> = BackendLocal::new(Cell::new(None));
+    if let Some(addr) = CACHE.get().get() {
+        return addr;
+    }
+    let addr = unsafe {
+        pgrx::PgMemoryContexts::TopMemoryContext
+            .switch_to(|_| pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]))
+    };
+    CACHE.get().set(Some(addr));
+    addr
+}
