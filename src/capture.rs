@@ -21,11 +21,16 @@ function_info_v1!(pg_finfo_audit_log_capture_row);
 /// `audit_log.capture_row()`: AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW.
 #[pg_guard]
 #[no_mangle]
-pub unsafe extern "C-unwind" fn audit_log_capture_row(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+pub unsafe extern "C-unwind" fn audit_log_capture_row(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
     let data = trigger_data(fcinfo, "capture_row");
     let event = data.tg_event;
     if !is_after(event) || !is_row(event) || is_truncate(event) {
-        misfired("capture_row", "AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW");
+        misfired(
+            "capture_row",
+            "AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW",
+        );
     }
     capture_row_change(data);
     pg_sys::Datum::from(0)
@@ -36,7 +41,9 @@ function_info_v1!(pg_finfo_audit_log_capture_truncate);
 /// `audit_log.capture_truncate()`: AFTER TRUNCATE ... FOR EACH STATEMENT.
 #[pg_guard]
 #[no_mangle]
-pub unsafe extern "C-unwind" fn audit_log_capture_truncate(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+pub unsafe extern "C-unwind" fn audit_log_capture_truncate(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
     let data = trigger_data(fcinfo, "capture_truncate");
     let event = data.tg_event;
     if !is_after(event) || is_row(event) || !is_truncate(event) {
@@ -46,7 +53,10 @@ pub unsafe extern "C-unwind" fn audit_log_capture_truncate(fcinfo: pg_sys::Funct
     pg_sys::Datum::from(0)
 }
 
-unsafe fn trigger_data<'a>(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> &'a pg_sys::TriggerData {
+unsafe fn trigger_data<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &str,
+) -> &'a pg_sys::TriggerData {
     let context = (*fcinfo).context;
     if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
         ereport!(
@@ -82,7 +92,9 @@ fn misfired(function: &str, expected: &str) -> ! {
 
 unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
     let rel = data.tg_relation;
-    let Some(table) = catalog::table_info(rel) else { return };
+    let Some(table) = catalog::table_info(rel) else {
+        return;
+    };
     settings::enforce_actor(&table.entity);
     let desc = (*rel).rd_att;
     let render = |tuple| render_row(&table, tuple, desc);
@@ -124,7 +136,11 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
 }
 
 /// The row as `to_jsonb` renders it, minus excluded columns, redacted ones masked.
-unsafe fn render_row(table: &TableInfo, tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> *mut pg_sys::Jsonb {
+unsafe fn render_row(
+    table: &TableInfo,
+    tuple: pg_sys::HeapTuple,
+    desc: pg_sys::TupleDesc,
+) -> *mut pg_sys::Jsonb {
     let row = table.renderer.render(tuple, desc);
     if table.is_filtered() {
         jsonb::filter_object(row, |key| table.policy(key))
@@ -156,7 +172,12 @@ unsafe fn changed_fields(
             let i = column.attnum as usize - 1;
             match (old_nulls[i], new_nulls[i]) {
                 (true, true) => false,
-                (false, false) => !datum_image_eq(old_values[i], new_values[i], column.byval, column.len.into()),
+                (false, false) => !datum_image_eq(
+                    old_values[i],
+                    new_values[i],
+                    column.byval,
+                    column.len.into(),
+                ),
                 _ => true,
             }
         })
@@ -164,7 +185,11 @@ unsafe fn changed_fields(
         .collect()
 }
 
-unsafe fn deform(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, natts: usize) -> (Vec<pg_sys::Datum>, Vec<bool>) {
+unsafe fn deform(
+    tuple: pg_sys::HeapTuple,
+    desc: pg_sys::TupleDesc,
+    natts: usize,
+) -> (Vec<pg_sys::Datum>, Vec<bool>) {
     let mut values = vec![pg_sys::Datum::from(0); natts];
     let mut nulls = vec![true; natts];
     pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
@@ -176,8 +201,11 @@ unsafe fn deform(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, natts: usize
 /// they all name the same tracked table, the same transaction and the same
 /// command, and only the first is recorded.
 unsafe fn capture_truncation(data: &pg_sys::TriggerData) {
-    static LAST: BackendLocal<Cell<Option<(pg_sys::Oid, u64, u32)>>> = BackendLocal::new(Cell::new(None));
-    let Some(table) = catalog::table_info(data.tg_relation) else { return };
+    static LAST: BackendLocal<Cell<Option<(pg_sys::Oid, u64, u32)>>> =
+        BackendLocal::new(Cell::new(None));
+    let Some(table) = catalog::table_info(data.tg_relation) else {
+        return;
+    };
     settings::enforce_actor(&table.entity);
     let statement = (
         table.root,
@@ -193,7 +221,14 @@ unsafe fn capture_truncation(data: &pg_sys::TriggerData) {
 
 impl<'a> Event<'a> {
     fn about(entity: &'a CStr, action: &'static CStr) -> Self {
-        Event { entity, action, entity_id: None, old_values: None, new_values: None, changed_fields: None }
+        Event {
+            entity,
+            action,
+            entity_id: None,
+            old_values: None,
+            new_values: None,
+            changed_fields: None,
+        }
     }
 }
 
@@ -222,11 +257,18 @@ pub unsafe extern "C-unwind" fn audit_log_record_tracking(
         }
     };
     let Some(target) = target else {
-        ereport!(ERROR, PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "target must not be NULL");
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "target must not be NULL"
+        );
     };
     let rel = pg_sys::relation_open(target, pg_sys::AccessShareLock as _);
     let entity = catalog::qualified_name(rel);
     pg_sys::relation_close(rel, pg_sys::NoLock as _);
-    storage::append(&Event { new_values: options, ..Event::about(&entity, action) });
+    storage::append(&Event {
+        new_values: options,
+        ..Event::about(&entity, action)
+    });
     pgrx::fcinfo::pg_return_void()
 }

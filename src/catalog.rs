@@ -67,7 +67,11 @@ static TABLES: BackendLocal<RefCell<Option<Cache>>> = BackendLocal::new(RefCell:
 pub unsafe fn table_info(rel: pg_sys::Relation) -> Option<Rc<TableInfo>> {
     let relid = (*rel).rd_id;
     // No borrow is held across Postgres calls: an invalidation may arrive in any of them.
-    let cached = TABLES.get().borrow().as_ref().and_then(|cache| cache.get(&relid).cloned());
+    let cached = TABLES
+        .get()
+        .borrow()
+        .as_ref()
+        .and_then(|cache| cache.get(&relid).cloned());
     if let Some(info) = cached {
         return info;
     }
@@ -92,10 +96,15 @@ pub fn invalidate(relid: pg_sys::Oid) {
         } else {
             let stale: Vec<_> = cache
                 .iter()
-                .filter(|(oid, info)| **oid == relid || info.as_ref().is_some_and(|i| i.root == relid))
+                .filter(|(oid, info)| {
+                    **oid == relid || info.as_ref().is_some_and(|i| i.root == relid)
+                })
                 .map(|(oid, _)| *oid)
                 .collect();
-            stale.into_iter().filter_map(|oid| cache.remove_entry(&oid)).collect()
+            stale
+                .into_iter()
+                .filter_map(|oid| cache.remove_entry(&oid))
+                .collect()
         }
     };
     // Dropped outside the borrow: dropping deletes memory contexts.
@@ -155,30 +164,46 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
         pg_sys::ALLOCSET_SMALL_MAXSIZE as _,
     );
     let renderer = RowRenderer::new((*(*rel).rd_rel).reltype, mcxt);
-    Some(TableInfo { entity, root, columns, keys, renderer, mcxt })
+    Some(TableInfo {
+        entity,
+        root,
+        columns,
+        keys,
+        renderer,
+        mcxt,
+    })
 }
 
 /// The topmost tracked table among `rel` and its partition ancestors.
-unsafe fn tracked_ancestor_or_self(rel: pg_sys::Relation) -> Option<(pg_sys::Oid, storage::TrackOptions)> {
+unsafe fn tracked_ancestor_or_self(
+    rel: pg_sys::Relation,
+) -> Option<(pg_sys::Oid, storage::TrackOptions)> {
     let relid = (*rel).rd_id;
     let mut candidates = Vec::new();
     if (*(*rel).rd_rel).relispartition {
         let ancestors = get_partition_ancestors(relid);
         if !ancestors.is_null() {
-            let cells = std::slice::from_raw_parts((*ancestors).elements, (*ancestors).length as usize);
+            let cells =
+                std::slice::from_raw_parts((*ancestors).elements, (*ancestors).length as usize);
             // Listed from the immediate parent up to the top: the top wins.
             candidates.extend(cells.iter().rev().map(|cell| cell.oid_value));
         }
     }
     candidates.push(relid);
-    candidates
-        .into_iter()
-        .find_map(|candidate| storage::tracked_options(candidate).map(|options| (candidate, options)))
+    candidates.into_iter().find_map(|candidate| {
+        storage::tracked_options(candidate).map(|options| (candidate, options))
+    })
 }
 
-unsafe fn live_attributes<'a>(rel: pg_sys::Relation) -> impl Iterator<Item = &'a pg_sys::FormData_pg_attribute> {
+unsafe fn live_attributes<'a>(
+    rel: pg_sys::Relation,
+) -> impl Iterator<Item = &'a pg_sys::FormData_pg_attribute> {
     let desc = (*rel).rd_att;
-    (*desc).attrs.as_slice((*desc).natts as usize).iter().filter(|attr| !attr.attisdropped)
+    (*desc)
+        .attrs
+        .as_slice((*desc).natts as usize)
+        .iter()
+        .filter(|attr| !attr.attisdropped)
 }
 
 /// `schema.table`, each part quoted only where SQL needs it.
@@ -195,7 +220,9 @@ unsafe fn key_columns(rel: pg_sys::Relation) -> Vec<CString> {
     let mut index = pg_sys::RelationGetPrimaryKeyIndex(rel);
     #[cfg(feature = "pg18")]
     let mut index = pg_sys::RelationGetPrimaryKeyIndex(rel, false);
-    if index == pg_sys::InvalidOid && (*(*rel).rd_rel).relreplident == pg_sys::REPLICA_IDENTITY_INDEX as std::ffi::c_char {
+    if index == pg_sys::InvalidOid
+        && (*(*rel).rd_rel).relreplident == pg_sys::REPLICA_IDENTITY_INDEX as std::ffi::c_char
+    {
         index = pg_sys::RelationGetReplicaIndex(rel);
     }
     if index == pg_sys::InvalidOid {

@@ -14,7 +14,8 @@ macro_rules! function_info_v1 {
         #[no_mangle]
         #[doc(hidden)]
         pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
-            const V1_API: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            const V1_API: pgrx::pg_sys::Pg_finfo_record =
+                pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
             &V1_API
         }
     };
@@ -28,5 +29,10 @@ unsafe extern "C-unwind" {
     /// commands/sequence.h: nextval() without the caller's privilege check.
     pub fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64;
     /// utils/datum.h: are two values stored identically (detoasting if needed)?
-    pub fn datum_image_eq(value1: pg_sys::Datum, value2: pg_sys::Datum, typbyval: bool, typlen: i32) -> bool;
+    pub fn datum_image_eq(
+        value1: pg_sys::Datum,
+        value2: pg_sys::Datum,
+        typbyval: bool,
+        typlen: i32,
+    ) -> bool;
 }

@@ -102,7 +102,11 @@ pub unsafe fn filter_object(
                 }
             },
             _ => {
-                let scalar = if token < WJB_BEGIN_ARRAY { &mut value as *mut _ } else { null_mut() };
+                let scalar = if token < WJB_BEGIN_ARRAY {
+                    &mut value as *mut _
+                } else {
+                    null_mut()
+                };
                 result = pg_sys::pushJsonbValue(&mut state, token, scalar);
             }
         }
@@ -191,9 +195,12 @@ mod tests {
     use pgrx::prelude::*;
 
     unsafe fn parse(text: &CStr) -> *mut pg_sys::Jsonb {
-        pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))])
-            .unwrap()
-            .cast_mut_ptr()
+        pgrx::direct_function_call_as_datum(
+            pg_sys::jsonb_in,
+            &[Some(pg_sys::Datum::from(text.as_ptr()))],
+        )
+        .unwrap()
+        .cast_mut_ptr()
     }
 
     unsafe fn print(jb: *mut pg_sys::Jsonb) -> String {

@@ -16,15 +16,26 @@ mod storage;
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../sql/settings.sql", name = "settings", requires = ["schema"]);
-extension_sql_file!("../sql/tracking.sql", name = "tracking", requires = ["schema"]);
+extension_sql_file!(
+    "../sql/settings.sql",
+    name = "settings",
+    requires = ["schema"]
+);
+extension_sql_file!(
+    "../sql/tracking.sql",
+    name = "tracking",
+    requires = ["schema"]
+);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::define();
     unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
         pg_sys::CacheRegisterSyscacheCallback(
             pg_sys::SysCacheIdentifier::NAMESPACEOID as _,
             Some(on_schema_invalidation),
@@ -41,7 +52,11 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 
 /// A renamed schema renames the entities of its tables.
 #[pg_guard]
-unsafe extern "C-unwind" fn on_schema_invalidation(_arg: pg_sys::Datum, _cache_id: i32, _hash: u32) {
+unsafe extern "C-unwind" fn on_schema_invalidation(
+    _arg: pg_sys::Datum,
+    _cache_id: i32,
+    _hash: u32,
+) {
     catalog::invalidate_all();
 }
 

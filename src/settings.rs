@@ -101,14 +101,17 @@ unsafe extern "C-unwind" fn check_context(
     // jsonb_in is the parser the value will meet when stored; catching its error
     // is safe because it only allocates memory.
     let parsed = PgTryBuilder::new(|| {
-        Ok(pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(value))]))
+        Ok(pgrx::direct_function_call_as_datum(
+            pg_sys::jsonb_in,
+            &[Some(pg_sys::Datum::from(value))],
+        ))
     })
     .catch_others(|caught| match caught {
         pg_sys::panic::CaughtError::PostgresError(report)
         | pg_sys::panic::CaughtError::ErrorReport(report)
-        | pg_sys::panic::CaughtError::RustPanic { ereport: report, .. } => {
-            Err(report.message().to_string())
-        }
+        | pg_sys::panic::CaughtError::RustPanic {
+            ereport: report, ..
+        } => Err(report.message().to_string()),
     })
     .execute();
 
@@ -163,9 +166,8 @@ pub unsafe extern "C-unwind" fn audit_log_set_actor(
         .report(PgLogLevel::ERROR);
     }
     let actor: Option<String> = pgrx::fcinfo::pg_getarg(fcinfo, 0);
-    let context = pgrx::fcinfo::pg_getarg_datum(fcinfo, 1).map(|jsonb| {
-        crate::jsonb::to_text(jsonb)
-    });
+    let context =
+        pgrx::fcinfo::pg_getarg_datum(fcinfo, 1).map(|jsonb| crate::jsonb::to_text(jsonb));
     let actor = CString::new(actor.unwrap_or_default()).unwrap_or_else(|_| {
         ereport!(
             ERROR,
@@ -185,7 +187,8 @@ pub unsafe extern "C-unwind" fn audit_log_set_actor(
 unsafe fn in_transaction_block() -> bool {
     pg_sys::IsTransactionBlock()
         && !(pg_sys::IsSubTransaction()
-            && pg_sys::GetCurrentTransactionStartTimestamp() == pg_sys::GetCurrentStatementStartTimestamp())
+            && pg_sys::GetCurrentTransactionStartTimestamp()
+                == pg_sys::GetCurrentStatementStartTimestamp())
 }
 
 unsafe fn set_local(name: &CStr, value: &CStr) {
@@ -211,14 +214,19 @@ mod tests {
         Spi::run("SET audit_log.actor = ''").unwrap();
         assert!(super::actor().is_none());
         Spi::run("SET audit_log.actor = 'alice@example.org'").unwrap();
-        assert_eq!(super::actor().unwrap().to_str().unwrap(), "alice@example.org");
+        assert_eq!(
+            super::actor().unwrap().to_str().unwrap(),
+            "alice@example.org"
+        );
     }
 
     #[pg_test]
     fn context_is_parsed_once_into_jsonb() {
         Spi::run(r#"SET audit_log.context = '{"request_id": "r-1", "n": 1.50}'"#).unwrap();
         let datum = super::context_jsonb().expect("context is set");
-        let text = unsafe { crate::jsonb::to_text(datum) }.into_string().unwrap();
+        let text = unsafe { crate::jsonb::to_text(datum) }
+            .into_string()
+            .unwrap();
         assert_eq!(text, r#"{"n": 1.50, "request_id": "r-1"}"#);
         Spi::run("SET audit_log.context = ''").unwrap();
         assert!(super::context_jsonb().is_none());

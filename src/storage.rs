@@ -45,7 +45,12 @@ pub fn objects() -> Objects {
             tracked_pkey: find(c"tracked_pkey"),
         }
     };
-    let all = [objects.events, objects.events_seq, objects.tracked, objects.tracked_pkey];
+    let all = [
+        objects.events,
+        objects.events_seq,
+        objects.tracked,
+        objects.tracked_pkey,
+    ];
     if all.contains(&pg_sys::InvalidOid) {
         ereport!(
             ERROR,
@@ -60,7 +65,12 @@ pub fn objects() -> Objects {
 /// Forget the cached OIDs when one of them may have changed (DROP/CREATE EXTENSION).
 pub fn invalidate(relid: pg_sys::Oid) {
     if let Some(objects) = OBJECTS.get().get() {
-        let ours = [objects.events, objects.events_seq, objects.tracked, objects.tracked_pkey];
+        let ours = [
+            objects.events,
+            objects.events_seq,
+            objects.tracked,
+            objects.tracked_pkey,
+        ];
         if relid == pg_sys::InvalidOid || ours.contains(&relid) {
             OBJECTS.get().set(None);
         }
@@ -89,7 +99,8 @@ pub fn tracked_options(relid: pg_sys::Oid) -> Option<TrackOptions> {
             pg_sys::Datum::from(relid),
         );
         let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
-        let scan = pg_sys::systable_beginscan(rel, objects.tracked_pkey, true, snapshot, 1, &mut key);
+        let scan =
+            pg_sys::systable_beginscan(rel, objects.tracked_pkey, true, snapshot, 1, &mut key);
         let tuple = pg_sys::systable_getnext(scan);
         let options = (!tuple.is_null()).then(|| {
             let desc = (*rel).rd_att;
@@ -105,7 +116,11 @@ pub fn tracked_options(relid: pg_sys::Oid) -> Option<TrackOptions> {
     }
 }
 
-unsafe fn text_array_attr(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, attnum: i32) -> Vec<String> {
+unsafe fn text_array_attr(
+    tuple: pg_sys::HeapTuple,
+    desc: pg_sys::TupleDesc,
+    attnum: i32,
+) -> Vec<String> {
     let mut isnull = false;
     let datum = pg_sys::heap_getattr(tuple, attnum, desc, &mut isnull);
     Vec::<Option<String>>::from_datum(datum, isnull)
@@ -155,7 +170,9 @@ pub fn append(event: &Event) {
         let id = nextval_internal(objects.events_seq, false);
         let mut columns: [Option<pg_sys::Datum>; 14] = [
             Some(pg_sys::Datum::from(id)),
-            Some(pg_sys::Datum::from(pg_sys::GetCurrentStatementStartTimestamp())),
+            Some(pg_sys::Datum::from(
+                pg_sys::GetCurrentStatementStartTimestamp(),
+            )),
             Some(pg_sys::Datum::from(pg_sys::GetTopFullTransactionId().value)),
             settings::actor().and_then(text),
             text(&session_user()),
@@ -187,7 +204,8 @@ pub fn append(event: &Event) {
 /// What COPY does for one row: heap insert, then every index of the log.
 unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
     let estate = pg_sys::CreateExecutorState();
-    let result_rel = pg_sys::palloc0(size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
+    let result_rel =
+        pg_sys::palloc0(size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
     (*result_rel).type_ = pg_sys::NodeTag::T_ResultRelInfo;
     pg_sys::InitResultRelInfo(result_rel, rel, 1, std::ptr::null_mut(), 0);
     pg_sys::ExecOpenIndices(result_rel, false);
@@ -227,9 +245,12 @@ unsafe fn check_shape(desc: pg_sys::TupleDesc) {
     let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
     let matches = attrs.len() >= EVENT_COLUMNS.len()
         && EVENT_COLUMNS.iter().zip(attrs).all(|(name, attr)| {
-            !attr.attisdropped && CStr::from_ptr(attr.attname.data.as_ptr()).to_bytes() == name.as_bytes()
+            !attr.attisdropped
+                && CStr::from_ptr(attr.attname.data.as_ptr()).to_bytes() == name.as_bytes()
         })
-        && attrs[EVENT_COLUMNS.len()..].iter().all(|attr| attr.attisdropped || !attr.attnotnull);
+        && attrs[EVENT_COLUMNS.len()..]
+            .iter()
+            .all(|attr| attr.attisdropped || !attr.attnotnull);
     if !matches {
         ereport!(
             ERROR,
@@ -242,7 +263,8 @@ unsafe fn check_shape(desc: pg_sys::TupleDesc) {
 
 /// `session_user`, cached per session user.
 fn session_user() -> CString {
-    static CACHE: BackendLocal<RefCell<Option<(pg_sys::Oid, CString)>>> = BackendLocal::new(RefCell::new(None));
+    static CACHE: BackendLocal<RefCell<Option<(pg_sys::Oid, CString)>>> =
+        BackendLocal::new(RefCell::new(None));
     let oid = unsafe { pg_sys::GetSessionUserId() };
     if let Some((cached, name)) = CACHE.get().borrow().as_ref() {
         if *cached == oid {
@@ -266,7 +288,8 @@ fn application_name() -> Option<&'static CStr> {
 /// `inet_client_addr()`, computed once per backend (it cannot change) and kept
 /// in TopMemoryContext.
 fn client_addr() -> Option<pg_sys::Datum> {
-    static CACHE: BackendLocal<Cell<Option<Option<pg_sys::Datum>>>> = BackendLocal::new(Cell::new(None));
+    static CACHE: BackendLocal<Cell<Option<Option<pg_sys::Datum>>>> =
+        BackendLocal::new(Cell::new(None));
     if let Some(addr) = CACHE.get().get() {
         return addr;
     }

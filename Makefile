@@ -1,0 +1,21 @@
+# The two commands a new machine needs: `make demo` and `make test`.
+# Both install what they need first (scripts/setup.sh), as root or as a user
+# with sudo.
+
+.PHONY: demo test setup install lint
+
+demo:
+	bash scripts/demo.sh
+
+test:
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh
+
+install: setup
+	cargo pgrx install --pg-config /usr/bin/pg_config
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets --features "pg15 pg_test" -- -D warnings
