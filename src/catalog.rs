@@ -246,3 +246,87 @@ unsafe fn key_columns(rel: pg_sys::Relation) -> Vec<CString> {
     pg_sys::index_close(index_rel, pg_sys::AccessShareLock as _);
     keys
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+
+    fn info_of(table: &str) -> Option<Rc<TableInfo>> {
+        let relid = Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{table}'::regclass::oid"))
+            .unwrap()
+            .unwrap();
+        unsafe {
+            let rel = pg_sys::relation_open(relid, pg_sys::AccessShareLock as _);
+            let info = table_info(rel);
+            pg_sys::relation_close(rel, pg_sys::AccessShareLock as _);
+            info
+        }
+    }
+
+    fn column_names(info: &TableInfo) -> Vec<(String, KeyPolicy)> {
+        info.columns
+            .iter()
+            .map(|c| (c.name.to_str().unwrap().to_owned(), c.policy))
+            .collect()
+    }
+
+    #[pg_test]
+    fn untracked_tables_have_no_info() {
+        Spi::run("CREATE TABLE plain (id int PRIMARY KEY)").unwrap();
+        assert!(info_of("plain").is_none());
+    }
+
+    #[pg_test]
+    fn info_follows_alter_table_and_retracking_in_the_same_session() {
+        Spi::run("CREATE TABLE t (id int PRIMARY KEY, a text, secret text)").unwrap();
+        Spi::run("SELECT audit_log.track('t', redact_columns => '{secret}')").unwrap();
+        let first = info_of("t").unwrap();
+        assert_eq!(first.entity.to_str().unwrap(), "public.t");
+        assert_eq!(first.keys, vec![CString::new("id").unwrap()]);
+        assert_eq!(
+            column_names(&first),
+            vec![
+                ("id".into(), KeyPolicy::Keep),
+                ("a".into(), KeyPolicy::Keep),
+                ("secret".into(), KeyPolicy::Redact)
+            ]
+        );
+        // Cached: the same entry comes back while nothing changes.
+        assert!(Rc::ptr_eq(&first, &info_of("t").unwrap()));
+
+        Spi::run("ALTER TABLE t ADD COLUMN b int").unwrap();
+        let altered = info_of("t").unwrap();
+        assert!(!Rc::ptr_eq(&first, &altered));
+        assert_eq!(altered.columns.len(), 4);
+
+        Spi::run("SELECT audit_log.track('t', exclude_columns => '{a}')").unwrap();
+        let retracked = info_of("t").unwrap();
+        assert_eq!(retracked.policy(b"a"), KeyPolicy::Drop);
+        assert_eq!(retracked.policy(b"secret"), KeyPolicy::Keep);
+
+        Spi::run("ALTER TABLE t RENAME TO t2").unwrap();
+        assert_eq!(info_of("t2").unwrap().entity.to_str().unwrap(), "public.t2");
+    }
+
+    #[pg_test]
+    fn partitions_resolve_to_the_tracked_parent_with_their_own_attribute_numbers() {
+        Spi::run("CREATE TABLE p (k int, v text, PRIMARY KEY (k)) PARTITION BY RANGE (k)").unwrap();
+        Spi::run("CREATE TABLE p1 (v text, k int NOT NULL)").unwrap();
+        Spi::run("ALTER TABLE p ATTACH PARTITION p1 FOR VALUES FROM (0) TO (10)").unwrap();
+        Spi::run("SELECT audit_log.track('p')").unwrap();
+        let leaf = info_of("p1").unwrap();
+        assert_eq!(leaf.entity.to_str().unwrap(), "public.p");
+        // The parent's column order, the leaf's attribute numbers.
+        let layout: Vec<_> = leaf
+            .columns
+            .iter()
+            .map(|c| (c.name.to_str().unwrap(), c.attnum))
+            .collect();
+        assert_eq!(layout, vec![("k", 2), ("v", 1)]);
+
+        Spi::run("SELECT audit_log.untrack('p')").unwrap();
+        assert!(info_of("p1").is_none());
+    }
+}
