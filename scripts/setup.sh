@@ -48,5 +48,12 @@ if [ "$(id -u)" != 0 ]; then
             "${SUDO[@]}" chgrp "$(id -gn)" "$dir"
             "${SUDO[@]}" chmod g+w "$dir"
         fi
+        # Files a root install left behind must be overwritable too.
+        for file in "$dir"/audit_log.* "$dir"/audit_log--*; do
+            if [ -e "$file" ] && [ ! -w "$file" ]; then
+                "${SUDO[@]}" chgrp "$(id -gn)" "$file"
+                "${SUDO[@]}" chmod g+w "$file"
+            fi
+        done
     done
 fi

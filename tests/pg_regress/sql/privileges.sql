@@ -55,5 +55,22 @@ CREATE TRIGGER sneaky_before BEFORE INSERT ON app.sneaky FOR EACH ROW EXECUTE FU
 INSERT INTO app.sneaky VALUES (2);
 SELECT audit_log.capture_row();
 
-DROP OWNED BY app_writer;
-DROP ROLE app_writer;
+-- Members of audit_log_admin track and untrack any table; members of
+-- audit_log_reader read the trail but track nothing.
+CREATE ROLE app_admin IN ROLE audit_log_admin;
+CREATE ROLE app_auditor IN ROLE audit_log_reader;
+CREATE TABLE app.invoices (id int PRIMARY KEY, amount numeric);
+SET ROLE app_admin;
+SELECT audit_log.track('app.invoices');
+SELECT entity FROM audit_log.tracked_tables WHERE entity = 'app.invoices';
+SELECT audit_log.untrack('app.invoices');
+RESET ROLE;
+SET ROLE app_auditor;
+SELECT action, count(*) FROM audit_log.events WHERE entity = 'app.invoices' GROUP BY action ORDER BY action;
+SELECT audit_log.track('app.invoices');
+INSERT INTO audit_log.events (occurred_at, tx_id, db_user, entity, action)
+VALUES (now(), pg_current_xact_id(), 'forger', 'app.invoices', 'DELETE');
+RESET ROLE;
+
+DROP OWNED BY app_writer, app_admin, app_auditor;
+DROP ROLE app_writer, app_admin, app_auditor;
