@@ -60,6 +60,8 @@ SELECT audit_log.capture_row();
 CREATE ROLE app_admin IN ROLE audit_log_admin;
 CREATE ROLE app_auditor IN ROLE audit_log_reader;
 CREATE TABLE app.invoices (id int PRIMARY KEY, amount numeric);
+-- Naming a table (regclass) needs USAGE on its schema; nothing more is needed.
+GRANT USAGE ON SCHEMA app TO app_admin, app_auditor;
 SET ROLE app_admin;
 SELECT audit_log.track('app.invoices');
 SELECT entity FROM audit_log.tracked_tables WHERE entity = 'app.invoices';
