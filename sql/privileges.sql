@@ -27,6 +27,20 @@ END
 $$;
 
 GRANT SELECT ON audit_log.events, audit_log.tracked_tables TO audit_log_reader;
+-- Reading runs with the reader's own rights (export() is inlined into the
+-- caller's query), so the helpers it calls are granted too.
+GRANT EXECUTE ON FUNCTION
+    audit_log.list(timestamptz, timestamptz, text, text, text, integer, bigint),
+    audit_log.history(text, jsonb),
+    audit_log.changes(bigint),
+    audit_log.export(timestamptz, timestamptz, text, text, text),
+    audit_log.export_csv(timestamptz, timestamptz, text, text, text),
+    audit_log.matching_entities(text),
+    audit_log.entity_parts(text),
+    audit_log.normalize_action(text),
+    audit_log.check_period(timestamptz, timestamptz),
+    audit_log.csv_line(text[])
+TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION
     audit_log.track(regclass, text[], text[]),
     audit_log.untrack(regclass),

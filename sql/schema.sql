@@ -78,12 +78,11 @@ ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_append_only;
 ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_no_truncate;
 
 CREATE VIEW audit_log.tracked_tables AS
-SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'
-           OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS entity,
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS entity,
        t.exclude_columns,
        t.redact_columns,
        t.tracked_since,
        t.tracked_by
   FROM audit_log.tracked t
-  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace;
+  JOIN pg_class c ON c.oid = t.relid
+  JOIN pg_namespace n ON n.oid = c.relnamespace;

@@ -10,6 +10,7 @@ mod capture;
 mod catalog;
 mod ffi;
 mod jsonb;
+mod reading;
 mod settings;
 mod storage;
 
@@ -25,6 +26,16 @@ extension_sql_file!(
     "../sql/tracking.sql",
     name = "tracking",
     requires = ["schema"]
+);
+extension_sql_file!(
+    "../sql/reading.sql",
+    name = "reading",
+    requires = ["schema", reading::entity_parts]
+);
+extension_sql_file!(
+    "../sql/export.sql",
+    name = "export",
+    requires = ["reading", reading::csv_line]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

@@ -15,9 +15,9 @@ SELECT attnum, attname, format_type(atttypid, atttypmod) AS type, attnotnull
 
 -- pg_dump keeps the trail, its sequence and the tracking configuration, even
 -- though they belong to the extension.
-SELECT unnest(extconfig)::regclass AS dumped_with_the_database
-  FROM pg_extension WHERE extname = 'audit_log'
- ORDER BY 1::text;
+SELECT c::regclass AS dumped_with_the_database
+  FROM pg_extension, unnest(extconfig) AS c WHERE extname = 'audit_log'
+ ORDER BY c::regclass::text;
 
 -- The tracked_tables view.
 SELECT attname, format_type(atttypid, atttypmod) AS type

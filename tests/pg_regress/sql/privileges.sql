@@ -42,7 +42,7 @@ SELECT p.oid::regprocedure AS function_executable_by_public
   FROM pg_proc p
  WHERE p.pronamespace = 'audit_log'::regnamespace
    AND has_function_privilege('app_writer', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- A trigger created by hand with the capture function records nothing: only
 -- tables tracked through track() are captured.

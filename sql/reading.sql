@@ -1,0 +1,214 @@
+-- Reading the trail: list(), history(), changes(), and the indexes behind them.
+--
+-- "Newest first" is (occurred_at DESC, id DESC): the time the change was made,
+-- then the order of events within a statement. It lets one index per filter
+-- serve both the filter and the order, so a first page never sorts more than
+-- it returns, whatever the period. Keyset paging continues strictly below the
+-- (occurred_at, id) of before_id: events arriving meanwhile are newer and never
+-- shift, repeat or hide the next pages.
+--
+-- Indexes, chosen by measurement (bench/results/reading.md): one per list()
+-- filter, each ending in (occurred_at, id) so that the filter's newest events
+-- come first; (entity, entity_id) for history(); rare actions (TRUNCATE,
+-- TRACK, UNTRACK, DDL) get a small partial index, while INSERT, UPDATE and
+-- DELETE, each a large share of any trail, are found quickly by walking the
+-- time index. Every index is a cost paid by each captured row, hence no more.
+CREATE INDEX events_occurred_at ON audit_log.events (occurred_at, id);
+CREATE INDEX events_actor ON audit_log.events (actor, occurred_at, id);
+CREATE INDEX events_entity ON audit_log.events (entity, occurred_at, id);
+CREATE INDEX events_entity_id ON audit_log.events (entity, entity_id);
+CREATE INDEX events_rare_actions ON audit_log.events (action, occurred_at, id)
+    WHERE action NOT IN ('INSERT', 'UPDATE', 'DELETE');
+
+-- The action filter, upper-cased and checked.
+CREATE FUNCTION audit_log.normalize_action(action text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF upper(action) IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL') THEN
+        RETURN upper(action);
+    END IF;
+    RAISE EXCEPTION 'unknown action "%"', action
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Use INSERT, UPDATE, DELETE, TRUNCATE, TRACK, UNTRACK or DDL (in any case).';
+END
+$$;
+
+-- true, or an error when the period is backwards.
+CREATE FUNCTION audit_log.check_period(since timestamptz, until timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF since > until THEN
+        RAISE EXCEPTION 'since (%) is after until (%)', since, until
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'since is inclusive, until exclusive: since <= occurred_at < until.';
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- The stored entities an entity filter names. schema.table names one; a bare
+-- table name names that table in every schema the trail has seen, dropped
+-- tables included. The distinct entities are read from the entity index by
+-- skipping from one to the next, a probe per table, not per event.
+CREATE FUNCTION audit_log.matching_entities(entity text)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT CASE
+               WHEN cardinality(parts) = 2 THEN
+                   ARRAY[quote_ident(parts[1]) || '.' || quote_ident(parts[2])]
+               ELSE ARRAY(
+                   WITH RECURSIVE known(entity) AS (
+                       SELECT min(e.entity) FROM audit_log.events e
+                       UNION ALL
+                       SELECT (SELECT min(e.entity) FROM audit_log.events e
+                                WHERE e.entity > known.entity)
+                         FROM known WHERE known.entity IS NOT NULL
+                   )
+                   SELECT known.entity FROM known
+                    WHERE known.entity IS NOT NULL
+                      AND (audit_log.entity_parts(known.entity))[2] = parts[1]
+                    ORDER BY 1)
+           END
+      FROM audit_log.entity_parts(entity) AS parts;
+END;
+
+CREATE FUNCTION audit_log.list(since timestamptz DEFAULT NULL,
+                               until timestamptz DEFAULT NULL,
+                               actor text DEFAULT NULL,
+                               entity text DEFAULT NULL,
+                               action text DEFAULT NULL,
+                               max_rows integer DEFAULT 100,
+                               before_id bigint DEFAULT NULL)
+RETURNS SETOF audit_log.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wanted_action text := audit_log.normalize_action(action);
+    entities text[];
+    cursor_at timestamptz;
+    filters text := '';
+    query text;
+BEGIN
+    PERFORM audit_log.check_period(since, until);
+    IF max_rows IS NULL OR max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be at least 1, not %', coalesce(max_rows::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF before_id IS NOT NULL THEN
+        SELECT e.occurred_at INTO cursor_at FROM audit_log.events e WHERE e.id = before_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no event has id %', before_id
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'before_id takes the id of the last event of the previous page.';
+        END IF;
+        filters := filters || ' AND (e.occurred_at, e.id) < ($7, $6)';
+    END IF;
+    IF since IS NOT NULL THEN filters := filters || ' AND e.occurred_at >= $1'; END IF;
+    IF until IS NOT NULL THEN filters := filters || ' AND e.occurred_at < $2'; END IF;
+    IF list.actor IS NOT NULL THEN filters := filters || ' AND e.actor = $3'; END IF;
+    IF wanted_action IS NOT NULL THEN filters := filters || ' AND e.action = $5'; END IF;
+
+    IF list.entity IS NULL THEN
+        query := format('SELECT e.* FROM audit_log.events e WHERE true %s '
+                        'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8', filters);
+    ELSE
+        entities := audit_log.matching_entities(list.entity);
+        IF cardinality(entities) = 0 THEN
+            RETURN;
+        END IF;
+        -- One index range per entity, merged: no sort of a whole table's events.
+        SELECT string_agg(format('(SELECT e.* FROM audit_log.events e WHERE e.entity = $4[%s] %s '
+                                 'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8)', i, filters),
+                          ' UNION ALL ')
+          INTO query
+          FROM generate_subscripts(entities, 1) AS i;
+        query := format('SELECT u.* FROM (%s) AS u ORDER BY u.occurred_at DESC, u.id DESC LIMIT $8', query);
+    END IF;
+    RETURN QUERY EXECUTE query
+        USING since, until, list.actor, entities, wanted_action, before_id, cursor_at, max_rows;
+END
+$$;
+
+-- One row's events, oldest first. A key change (an UPDATE whose entity_id
+-- differs from the key in its old_values) links the row's new key to its old
+-- one: the history follows it back to the row's first key.
+CREATE FUNCTION audit_log.history(entity text, entity_id jsonb)
+RETURNS SETOF audit_log.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entities text[];
+    keys jsonb[];
+    found_keys jsonb[];
+BEGIN
+    IF history.entity IS NULL OR history.entity_id IS NULL THEN
+        RAISE EXCEPTION 'audit_log.history(): entity and entity_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    entities := audit_log.matching_entities(history.entity);
+    IF cardinality(entities) > 1 THEN
+        RAISE EXCEPTION 'table name "%" is ambiguous: the trail has %', history.entity,
+                        array_to_string(entities, ', ')
+            USING ERRCODE = 'ambiguous_alias',
+                  HINT = 'Qualify the name with its schema.';
+    END IF;
+    IF cardinality(entities) = 0 THEN
+        RETURN;
+    END IF;
+
+    keys := ARRAY[history.entity_id];
+    LOOP
+        SELECT array_agg(DISTINCT previous.key) INTO found_keys
+          FROM audit_log.events e
+         CROSS JOIN LATERAL (
+               SELECT jsonb_object_agg(k, e.old_values -> k) AS key
+                 FROM jsonb_object_keys(e.entity_id) AS k) AS previous
+         WHERE e.entity = entities[1]
+           AND e.entity_id = ANY (keys)
+           AND e.action = 'UPDATE'
+           AND previous.key <> e.entity_id
+           AND NOT previous.key = ANY (keys);
+        EXIT WHEN found_keys IS NULL;
+        keys := keys || found_keys;
+    END LOOP;
+
+    RETURN QUERY
+        SELECT e.* FROM audit_log.events e
+         WHERE e.entity = entities[1] AND e.entity_id = ANY (keys)
+         ORDER BY e.occurred_at, e.id;
+END
+$$;
+
+-- One event in detail, a row per field: what an UPDATE changed, everything an
+-- INSERT wrote or a DELETE removed. Fields come in the table's column order
+-- while the table exists, else by name.
+CREATE FUNCTION audit_log.changes(event_id bigint)
+RETURNS TABLE (field text, old_value jsonb, new_value jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT f.field, e.old_values -> f.field, e.new_values -> f.field
+      FROM audit_log.events e
+     CROSS JOIN LATERAL (
+           SELECT c.field, c.position
+             FROM unnest(e.changed_fields) WITH ORDINALITY AS c(field, position)
+            WHERE e.action = 'UPDATE'
+           UNION ALL
+           SELECT k.field, a.attnum
+             FROM jsonb_object_keys(coalesce(e.new_values, e.old_values)) AS k(field)
+             LEFT JOIN pg_attribute a
+                    ON a.attrelid = to_regclass(e.entity)
+                   AND a.attname = k.field
+            WHERE e.action = ANY (ARRAY['INSERT', 'DELETE'])
+         ) AS f(field, position)
+     WHERE e.id = event_id
+     ORDER BY f.position NULLS LAST, f.field;
+END;
