@@ -34,8 +34,7 @@ RETURNS SETOF audit_log.export_row
 LANGUAGE sql STABLE
 BEGIN ATOMIC
     SELECT e.id::text,
-           -- UTC, ISO 8601, microseconds: independent of TimeZone and DateStyle.
-           to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           audit_log.iso_utc(e.occurred_at),
            e.tx_id::text,
            e.actor,
            e.db_user,
@@ -44,7 +43,7 @@ BEGIN ATOMIC
            e.entity,
            e.entity_id::text,
            e.action,
-           to_jsonb(e.changed_fields)::text,
+           audit_log.json_text_array(e.changed_fields),
            e.old_values::text,
            e.new_values::text,
            e.context::text

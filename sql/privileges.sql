@@ -39,7 +39,9 @@ GRANT EXECUTE ON FUNCTION
     audit_log.entity_parts(text),
     audit_log.normalize_action(text),
     audit_log.check_period(timestamptz, timestamptz),
-    audit_log.csv_line(text[])
+    audit_log.csv_line(text[]),
+    audit_log.iso_utc(timestamptz),
+    audit_log.json_text_array(text[])
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION
     audit_log.track(regclass, text[], text[]),

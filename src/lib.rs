@@ -35,7 +35,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/export.sql",
     name = "export",
-    requires = ["reading", reading::csv_line]
+    requires = [
+        "reading",
+        reading::csv_line,
+        reading::iso_utc,
+        reading::json_text_array
+    ]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

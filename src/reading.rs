@@ -46,6 +46,82 @@ fn push_csv_field(line: &mut String, field: &str) {
     }
 }
 
+/// `occurred_at` for export: UTC, ISO 8601, always six fractional digits
+/// (`2026-11-21T09:30:00.123456Z`), whatever TimeZone and DateStyle say.
+/// Formatting the integer timestamp directly is several times faster than
+/// to_char(), and export speed is what auditors wait for.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn iso_utc(at: pgrx::datum::TimestampWithTimeZone) -> String {
+    let micros: i64 = at.into_inner();
+    match micros {
+        i64::MIN => "-infinity".into(),
+        i64::MAX => "infinity".into(),
+        _ => format_utc_micros(micros),
+    }
+}
+
+/// Microseconds since 2000-01-01 00:00:00 UTC (PostgreSQL's epoch) as ISO 8601.
+fn format_utc_micros(micros: i64) -> String {
+    const MICROS_PER_DAY: i64 = 86_400_000_000;
+    let days = micros.div_euclid(MICROS_PER_DAY);
+    let of_day = micros.rem_euclid(MICROS_PER_DAY);
+    // Days since 1970-01-01, then the civil date (Howard Hinnant's algorithm).
+    let z = days + 10_957 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let seconds = of_day / 1_000_000;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60,
+        of_day % 1_000_000
+    )
+}
+
+/// A text array as a JSON array of strings (`["price", "stock"]`), as
+/// to_jsonb(text[])::text prints it, for changed_fields in export.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn json_text_array(items: Array<&str>) -> String {
+    let mut json = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            json.push_str(", ");
+        }
+        match item {
+            Some(item) => push_json_string(&mut json, item),
+            None => json.push_str("null"),
+        }
+    }
+    json.push(']');
+    json
+}
+
+/// A JSON string literal, escaped as PostgreSQL's escape_json() does.
+fn push_json_string(json: &mut String, s: &str) {
+    json.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => json.push_str("\\\""),
+            '\\' => json.push_str("\\\\"),
+            '\n' => json.push_str("\\n"),
+            '\r' => json.push_str("\\r"),
+            '\t' => json.push_str("\\t"),
+            '\u{8}' => json.push_str("\\b"),
+            '\u{c}' => json.push_str("\\f"),
+            c if (c as u32) < 0x20 => json.push_str(&format!("\\u{:04x}", c as u32)),
+            c => json.push(c),
+        }
+    }
+    json.push('"');
+}
+
 fn split_qualified_name(input: &str) -> Result<Vec<String>, &'static str> {
     let mut parts = Vec::new();
     let mut chars = input.chars().peekable();
@@ -101,6 +177,25 @@ mod unit_tests {
         let mut line = String::new();
         push_csv_field(&mut line, field);
         line
+    }
+
+    #[test]
+    fn formats_utc_instants_with_microseconds() {
+        use super::format_utc_micros as iso;
+        assert_eq!(iso(0), "2000-01-01T00:00:00.000000Z");
+        assert_eq!(iso(-1), "1999-12-31T23:59:59.999999Z");
+        // 2026-11-21 09:30:00.123456 UTC
+        assert_eq!(iso(848_568_600_123_456), "2026-11-21T09:30:00.123456Z");
+        // 2024-02-29, a leap day, and 2100-03-01 after a non-leap February.
+        assert_eq!(iso(762_480_000_000_000), "2024-02-29T00:00:00.000000Z");
+        assert_eq!(iso(3_160_857_600_000_000), "2100-03-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn escapes_json_strings_as_postgres_does() {
+        let mut json = String::new();
+        super::push_json_string(&mut json, "a\"b\\c\nd\u{1}é🎓");
+        assert_eq!(json, r#""a\"b\\c\nd\u0001é🎓""#);
     }
 
     #[test]

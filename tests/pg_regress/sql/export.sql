@@ -45,6 +45,14 @@ RESET DateStyle;
 RESET IntervalStyle;
 DROP SCHEMA decoy CASCADE;
 
+-- The formatting helpers agree with PostgreSQL's own, over a range of instants.
+SELECT count(*) AS checked,
+       count(*) FILTER (WHERE audit_log.iso_utc(t) <> to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) AS iso_differs
+  FROM generate_series(timestamptz '1901-01-01 00:00:00.000001+00', '2299-12-31', interval '3 days 1 hour 1 minute 1.000001 second') AS t;
+SELECT audit_log.iso_utc('infinity'), audit_log.iso_utc('-infinity');
+SELECT a, audit_log.json_text_array(a) = to_jsonb(a)::text AS same_as_to_jsonb
+  FROM (VALUES ('{}'::text[]), ('{a}'), ('{"with space","quote\"d",NULL}'), (ARRAY[E'tab\tnew\nline\u0001 é 🎓'])) AS v(a);
+
 -- Filters are those of list(), oldest first.
 SELECT x.action, x.actor FROM audit_log.export(entity => 'notes', action => 'insert') x;
 SELECT x.action FROM audit_log.export(entity => 'notes', actor => 'writer, "the" one') x;
