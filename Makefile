@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install lint
+.PHONY: demo test setup install lint bench-reading
 
 demo:
 	bash scripts/demo.sh
@@ -19,3 +19,6 @@ install: setup
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets --features "pg15 pg_test" -- -D warnings
+
+bench-reading:
+	bash bench/reading.sh

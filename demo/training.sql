@@ -66,21 +66,26 @@ UPDATE training.learners SET satisfaction = 1;
 ROLLBACK;
 UPDATE training.trainings SET price = price;
 
-\echo '== 6. The trail: who changed what, when'
+\echo '== 6. The trail, newest first: who changed what, when'
 SELECT id, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS "when (UTC)",
        coalesce(actor, db_user) AS who, entity, entity_id, action, changed_fields
-  FROM audit_log.events ORDER BY id;
+  FROM audit_log.list();
 
-\echo '== 7. One change in detail: before and after'
-SELECT e.id, e.actor, e.entity, f.key AS field, e.old_values -> f.key AS before, e.new_values -> f.key AS after
-  FROM audit_log.events e, unnest(e.changed_fields) AS f(key)
- WHERE e.action = 'UPDATE'
- ORDER BY e.id, f.key;
+\echo '== 7. What Bob did to learners'
+SELECT id, entity_id, action, changed_fields
+  FROM audit_log.list(actor => 'bob@certeef.example', entity => 'learners');
 
-\echo '== 8. The trail cannot be edited, not even by a superuser'
+\echo '== 8. The story of one training, oldest first'
+SELECT id, actor, action, changed_fields FROM audit_log.history('trainings', '{"id": 1}');
+
+\echo '== 9. One change in detail: before and after'
+SELECT id AS price_change FROM audit_log.list(entity => 'trainings', action => 'update', max_rows => 1) \gset
+SELECT * FROM audit_log.changes(:price_change);
+
+\echo '== 10. The trail cannot be edited, not even by a superuser'
 \set ON_ERROR_STOP off
 DELETE FROM audit_log.events WHERE actor = 'alice@certeef.example';
 \set ON_ERROR_STOP on
 
-\echo '== 9. Export for the auditor (CSV)'
-\copy (SELECT id, occurred_at, tx_id, actor, db_user, application_name, client_addr, entity, entity_id, action, changed_fields, old_values, new_values, context FROM audit_log.events ORDER BY id) TO 'audit.csv' WITH (FORMAT csv, HEADER)
+\echo '== 11. Export for the auditor (CSV)'
+\copy (SELECT * FROM audit_log.export()) TO 'audit.csv' WITH (FORMAT csv, HEADER)
