@@ -44,10 +44,15 @@ extension_sql_file!(
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
+static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
+
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::define();
     unsafe {
+        PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
+        pg_sys::ExecutorEnd_hook = Some(on_executor_end);
+        pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut());
         pg_sys::CacheRegisterRelcacheCallback(
             Some(on_relcache_invalidation),
             pg_sys::Datum::from(0),
@@ -64,6 +69,32 @@ pub extern "C-unwind" fn _PG_init() {
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     catalog::invalidate(relid);
     storage::invalidate(relid);
+}
+
+/// The statement is over: close the log it wrote events to.
+#[pg_guard]
+unsafe extern "C-unwind" fn on_executor_end(query_desc: *mut pg_sys::QueryDesc) {
+    storage::close_writer();
+    match PREVIOUS_EXECUTOR_END {
+        Some(previous) => previous(query_desc),
+        None => pg_sys::standard_ExecutorEnd(query_desc),
+    }
+}
+
+/// COPY FROM ends without ExecutorEnd: close before commit whatever is open.
+#[pg_guard]
+unsafe extern "C-unwind" fn on_transaction_end(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
+            storage::close_writer()
+        }
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => storage::forget_writer(),
+        _ => {}
+    }
 }
 
 /// A renamed schema renames the entities of its tables.

@@ -158,16 +158,82 @@ const EVENT_COLUMNS: [&str; 14] = [
     "changed_fields",
 ];
 
+/// The log opened for writing: relation, indexes, executor state and slot,
+/// kept from one event to the next so that a statement changing a million
+/// rows opens them once, not a million times. Opened under the transaction's
+/// resource owner and memory, so that subtransactions (savepoints, PL/pgSQL
+/// exception blocks) can come and go; closed when the statement ends
+/// (ExecutorEnd), before commit, or forgotten on abort, whose cleanup releases
+/// what it held.
+#[derive(Clone, Copy)]
+struct Writer {
+    rel: pg_sys::Relation,
+    estate: *mut pg_sys::EState,
+    result_rel: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+}
+
+static WRITER: BackendLocal<Cell<Option<Writer>>> = BackendLocal::new(Cell::new(None));
+
+fn writer() -> Writer {
+    if let Some(writer) = WRITER.get().get() {
+        return writer;
+    }
+    let objects = objects();
+    let writer = unsafe {
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::CurrentResourceOwner = pg_sys::TopTransactionResourceOwner;
+        let memory = pg_sys::MemoryContextSwitchTo(pg_sys::TopTransactionContext);
+        let rel = pg_sys::table_open(objects.events, pg_sys::RowExclusiveLock as _);
+        check_shape((*rel).rd_att);
+        let estate = pg_sys::CreateExecutorState();
+        let result_rel =
+            pg_sys::palloc0(size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
+        (*result_rel).type_ = pg_sys::NodeTag::T_ResultRelInfo;
+        pg_sys::InitResultRelInfo(result_rel, rel, 1, std::ptr::null_mut(), 0);
+        pg_sys::ExecOpenIndices(result_rel, false);
+        let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
+        pg_sys::MemoryContextSwitchTo(memory);
+        pg_sys::CurrentResourceOwner = owner;
+        Writer {
+            rel,
+            estate,
+            result_rel,
+            slot,
+        }
+    };
+    WRITER.get().set(Some(writer));
+    writer
+}
+
+/// Closes the log after a statement, or before commit.
+pub fn close_writer() {
+    let Some(writer) = WRITER.get().take() else {
+        return;
+    };
+    unsafe {
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::CurrentResourceOwner = pg_sys::TopTransactionResourceOwner;
+        pg_sys::ExecDropSingleTupleTableSlot(writer.slot);
+        pg_sys::ExecCloseIndices(writer.result_rel);
+        pg_sys::table_close(writer.rel, pg_sys::NoLock as _);
+        pg_sys::FreeExecutorState(writer.estate);
+        pg_sys::CurrentResourceOwner = owner;
+    }
+}
+
+/// On abort: the transaction's cleanup releases the relation and its memory.
+pub fn forget_writer() {
+    WRITER.get().set(None);
+}
+
 /// Append one event in the current transaction.
 pub fn append(event: &Event) {
-    let objects = objects();
+    let writer = writer();
     unsafe {
-        let rel = pg_sys::table_open(objects.events, pg_sys::RowExclusiveLock as _);
-        let desc = (*rel).rd_att;
-        check_shape(desc);
-
+        let desc = (*writer.rel).rd_att;
         let text = |s: &CStr| Some(pg_sys::Datum::from(pg_sys::cstring_to_text(s.as_ptr())));
-        let id = nextval_internal(objects.events_seq, false);
+        let id = nextval_internal(objects().events_seq, false);
         let mut columns: [Option<pg_sys::Datum>; 14] = [
             Some(pg_sys::Datum::from(id)),
             Some(pg_sys::Datum::from(
@@ -196,28 +262,19 @@ pub fn append(event: &Event) {
             }
         }
         let tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-        insert_with_indexes(rel, tuple);
-        pg_sys::table_close(rel, pg_sys::NoLock as _);
+        insert_with_indexes(&writer, tuple);
     }
 }
 
 /// What COPY does for one row: heap insert, then every index of the log.
-unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
-    let estate = pg_sys::CreateExecutorState();
-    let result_rel =
-        pg_sys::palloc0(size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
-    (*result_rel).type_ = pg_sys::NodeTag::T_ResultRelInfo;
-    pg_sys::InitResultRelInfo(result_rel, rel, 1, std::ptr::null_mut(), 0);
-    pg_sys::ExecOpenIndices(result_rel, false);
-
-    let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
-    pg_sys::ExecStoreHeapTuple(tuple, slot, false);
-    pg_sys::simple_table_tuple_insert(rel, slot);
+unsafe fn insert_with_indexes(writer: &Writer, tuple: pg_sys::HeapTuple) {
+    pg_sys::ExecStoreHeapTuple(tuple, writer.slot, false);
+    pg_sys::simple_table_tuple_insert(writer.rel, writer.slot);
     #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
     pg_sys::ExecInsertIndexTuples(
-        result_rel,
-        slot,
-        estate,
+        writer.result_rel,
+        writer.slot,
+        writer.estate,
         false,
         false,
         std::ptr::null_mut(),
@@ -225,18 +282,21 @@ unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
     );
     #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
     pg_sys::ExecInsertIndexTuples(
-        result_rel,
-        slot,
-        estate,
+        writer.result_rel,
+        writer.slot,
+        writer.estate,
         false,
         false,
         std::ptr::null_mut(),
         std::ptr::null_mut(),
         false,
     );
-    pg_sys::ExecDropSingleTupleTableSlot(slot);
-    pg_sys::ExecCloseIndices(result_rel);
-    pg_sys::FreeExecutorState(estate);
+    pg_sys::ExecClearTuple(writer.slot);
+    // Index expressions, if any, were evaluated in the per-tuple context.
+    let per_tuple = (*writer.estate).es_per_tuple_exprcontext;
+    if !per_tuple.is_null() {
+        pg_sys::MemoryContextReset((*per_tuple).ecxt_per_tuple_memory);
+    }
 }
 
 /// Events are built by position: refuse to write into a log whose columns were
