@@ -7,7 +7,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::backend::BackendLocal;
-use crate::catalog::{self, TableInfo};
+use crate::catalog::{self, Column, TableInfo};
 use crate::ffi::{datum_image_eq, function_info_v1};
 use crate::jsonb::{self, KeyPolicy};
 use crate::settings;
@@ -97,36 +97,35 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
     };
     settings::enforce_actor(&table.entity);
     let desc = (*rel).rd_att;
-    let render = |tuple| render_row(&table, tuple, desc);
 
     let event = match data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
         pg_sys::TRIGGER_EVENT_INSERT => {
-            let new = render(data.tg_trigtuple);
+            let new = Row::deform(data.tg_trigtuple, desc);
             Event {
-                entity_id: entity_id(&table, new),
-                new_values: Some(pg_sys::Datum::from(new)),
+                entity_id: new.entity_id(&table),
+                new_values: Some(new.render(&table)),
                 ..Event::about(&table.entity, c"INSERT")
             }
         }
         pg_sys::TRIGGER_EVENT_DELETE => {
-            let old = render(data.tg_trigtuple);
+            let old = Row::deform(data.tg_trigtuple, desc);
             Event {
-                entity_id: entity_id(&table, old),
-                old_values: Some(pg_sys::Datum::from(old)),
+                entity_id: old.entity_id(&table),
+                old_values: Some(old.render(&table)),
                 ..Event::about(&table.entity, c"DELETE")
             }
         }
         _ => {
-            let changed = changed_fields(&table, data.tg_trigtuple, data.tg_newtuple, desc);
+            let old = Row::deform(data.tg_trigtuple, desc);
+            let new = Row::deform(data.tg_newtuple, desc);
+            let changed = changed_fields(&table, &old, &new);
             if changed.is_empty() {
                 return;
             }
-            let old = render(data.tg_trigtuple);
-            let new = render(data.tg_newtuple);
             Event {
-                entity_id: entity_id(&table, new),
-                old_values: Some(pg_sys::Datum::from(old)),
-                new_values: Some(pg_sys::Datum::from(new)),
+                entity_id: new.entity_id(&table),
+                old_values: Some(old.render(&table)),
+                new_values: Some(new.render(&table)),
                 changed_fields: changed.into_datum(),
                 ..Event::about(&table.entity, c"UPDATE")
             }
@@ -135,46 +134,74 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
     storage::append(&event);
 }
 
-/// The row as `to_jsonb` renders it, minus excluded columns, redacted ones masked.
-unsafe fn render_row(
-    table: &TableInfo,
-    tuple: pg_sys::HeapTuple,
-    desc: pg_sys::TupleDesc,
-) -> *mut pg_sys::Jsonb {
-    let row = table.renderer.render(tuple, desc);
-    if table.is_filtered() {
-        jsonb::filter_object(row, |key| table.policy(key))
-    } else {
-        row
-    }
+/// A row's values, by attribute number of the table that fired the trigger.
+struct Row {
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
 }
 
-unsafe fn entity_id(table: &TableInfo, row: *mut pg_sys::Jsonb) -> Option<pg_sys::Datum> {
-    jsonb::pick_keys(row, table.keys.iter().map(|k| k.as_c_str())).map(pg_sys::Datum::from)
+impl Row {
+    unsafe fn deform(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Self {
+        let natts = (*desc).natts as usize;
+        let mut row = Row {
+            values: vec![pg_sys::Datum::from(0); natts],
+            nulls: vec![true; natts],
+        };
+        pg_sys::heap_deform_tuple(tuple, desc, row.values.as_mut_ptr(), row.nulls.as_mut_ptr());
+        row
+    }
+
+    /// The column's value as recorded: excluded columns have none, redacted
+    /// ones are masked, the others are rendered as to_jsonb renders them.
+    unsafe fn field<'a>(&self, column: &'a Column) -> Option<jsonb::Field<'a>> {
+        let i = column.attnum as usize - 1;
+        let value = match column.policy {
+            KeyPolicy::Drop => return None,
+            KeyPolicy::Redact => jsonb::redacted_value(),
+            KeyPolicy::Keep if self.nulls[i] => jsonb::null_value(),
+            KeyPolicy::Keep => column.kind.value(self.values[i]),
+        };
+        Some(jsonb::Field {
+            key: &column.name,
+            value,
+        })
+    }
+
+    unsafe fn render(&self, table: &TableInfo) -> pg_sys::Datum {
+        let fields = table
+            .render_order
+            .iter()
+            .filter_map(|&i| self.field(&table.columns[i]));
+        pg_sys::Datum::from(jsonb::object(fields))
+    }
+
+    /// `{"id": 42}` from the primary key, or None for a table without one.
+    unsafe fn entity_id(&self, table: &TableInfo) -> Option<pg_sys::Datum> {
+        if table.keys.is_empty() {
+            return None;
+        }
+        let fields = table
+            .keys
+            .iter()
+            .filter_map(|&i| self.field(&table.columns[i]));
+        Some(pg_sys::Datum::from(jsonb::object(fields)))
+    }
 }
 
 /// Columns whose stored value changed, in the tracked table's order. Excluded
 /// columns never count; redacted ones do.
-unsafe fn changed_fields(
-    table: &TableInfo,
-    old: pg_sys::HeapTuple,
-    new: pg_sys::HeapTuple,
-    desc: pg_sys::TupleDesc,
-) -> Vec<&str> {
-    let natts = (*desc).natts as usize;
-    let (old_values, old_nulls) = deform(old, desc, natts);
-    let (new_values, new_nulls) = deform(new, desc, natts);
+unsafe fn changed_fields<'a>(table: &'a TableInfo, old: &Row, new: &Row) -> Vec<&'a str> {
     table
         .columns
         .iter()
         .filter(|column| column.policy != KeyPolicy::Drop)
         .filter(|column| {
             let i = column.attnum as usize - 1;
-            match (old_nulls[i], new_nulls[i]) {
+            match (old.nulls[i], new.nulls[i]) {
                 (true, true) => false,
                 (false, false) => !datum_image_eq(
-                    old_values[i],
-                    new_values[i],
+                    old.values[i],
+                    new.values[i],
                     column.byval,
                     column.len.into(),
                 ),
@@ -183,17 +210,6 @@ unsafe fn changed_fields(
         })
         .map(|column| column.name.to_str().unwrap_or_default())
         .collect()
-}
-
-unsafe fn deform(
-    tuple: pg_sys::HeapTuple,
-    desc: pg_sys::TupleDesc,
-    natts: usize,
-) -> (Vec<pg_sys::Datum>, Vec<bool>) {
-    let mut values = vec![pg_sys::Datum::from(0); natts];
-    let mut nulls = vec![true; natts];
-    pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-    (values, nulls)
 }
 
 /// One TRUNCATE event per tracked table per statement. A TRUNCATE of a

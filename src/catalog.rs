@@ -10,7 +10,7 @@ use pgrx::pg_sys;
 
 use crate::backend::BackendLocal;
 use crate::ffi::get_partition_ancestors;
-use crate::jsonb::{KeyPolicy, RowRenderer};
+use crate::jsonb::{KeyPolicy, ValueKind};
 use crate::storage;
 
 pub struct Column {
@@ -21,6 +21,7 @@ pub struct Column {
     pub len: i16,
     pub byval: bool,
     pub policy: KeyPolicy,
+    pub kind: ValueKind,
 }
 
 pub struct TableInfo {
@@ -29,23 +30,12 @@ pub struct TableInfo {
     pub root: pg_sys::Oid,
     /// The tracked table's columns, in its order.
     pub columns: Vec<Column>,
-    /// Primary-key (or replica-identity index) columns, in index order.
-    pub keys: Vec<CString>,
-    pub renderer: RowRenderer,
+    /// The columns in jsonb key order (shorter names first, then bytewise):
+    /// building an object in that order leaves PostgreSQL nothing to sort.
+    pub render_order: Vec<usize>,
+    /// The primary-key (or replica-identity index) columns, as positions in `columns`.
+    pub keys: Vec<usize>,
     mcxt: pg_sys::MemoryContext,
-}
-
-impl TableInfo {
-    pub fn is_filtered(&self) -> bool {
-        self.columns.iter().any(|c| c.policy != KeyPolicy::Keep)
-    }
-
-    pub fn policy(&self, key: &[u8]) -> KeyPolicy {
-        self.columns
-            .iter()
-            .find(|c| c.name.to_bytes() == key)
-            .map_or(KeyPolicy::Keep, |c| c.policy)
-    }
 }
 
 impl Drop for TableInfo {
@@ -125,12 +115,19 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
     };
 
     let entity = qualified_name(root_rel);
-    let keys = key_columns(root_rel);
+    let key_names = key_columns(root_rel);
+    let mcxt = pg_sys::AllocSetContextCreateExtended(
+        pg_sys::CurrentMemoryContext,
+        c"audit_log table info".as_ptr(),
+        pg_sys::ALLOCSET_SMALL_MINSIZE as _,
+        pg_sys::ALLOCSET_SMALL_INITSIZE as _,
+        pg_sys::ALLOCSET_SMALL_MAXSIZE as _,
+    );
 
     let leaf_attnums: HashMap<&[u8], &pg_sys::FormData_pg_attribute> = live_attributes(rel)
         .map(|attr| (CStr::from_ptr(attr.attname.data.as_ptr()).to_bytes(), attr))
         .collect();
-    let columns = live_attributes(root_rel)
+    let columns: Vec<Column> = live_attributes(root_rel)
         .filter_map(|attr| {
             let name = CStr::from_ptr(attr.attname.data.as_ptr());
             let leaf = leaf_attnums.get(name.to_bytes())?;
@@ -148,6 +145,7 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
                 len: leaf.attlen,
                 byval: leaf.attbyval,
                 policy,
+                kind: ValueKind::of(leaf.atttypid, mcxt),
             })
         })
         .collect();
@@ -156,20 +154,23 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
         pg_sys::relation_close(root_rel, pg_sys::NoLock as _);
     }
 
-    let mcxt = pg_sys::AllocSetContextCreateExtended(
-        pg_sys::CacheMemoryContext,
-        c"audit_log table info".as_ptr(),
-        pg_sys::ALLOCSET_SMALL_MINSIZE as _,
-        pg_sys::ALLOCSET_SMALL_INITSIZE as _,
-        pg_sys::ALLOCSET_SMALL_MAXSIZE as _,
-    );
-    let renderer = RowRenderer::new((*(*rel).rd_rel).reltype, mcxt);
+    let mut render_order: Vec<usize> = (0..columns.len()).collect();
+    render_order.sort_by(|&a, &b| {
+        let (a, b) = (columns[a].name.to_bytes(), columns[b].name.to_bytes());
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    });
+    let keys = key_names
+        .iter()
+        .filter_map(|key| columns.iter().position(|c| c.name == *key))
+        .collect();
+    // Built under the caller's memory until complete, so an error leaks nothing.
+    pg_sys::MemoryContextSetParent(mcxt, pg_sys::CacheMemoryContext);
     Some(TableInfo {
         entity,
         root,
         columns,
+        render_order,
         keys,
-        renderer,
         mcxt,
     })
 }
@@ -284,7 +285,7 @@ mod tests {
         Spi::run("SELECT audit_log.track('t', redact_columns => '{secret}')").unwrap();
         let first = info_of("t").unwrap();
         assert_eq!(first.entity.to_str().unwrap(), "public.t");
-        assert_eq!(first.keys, vec![CString::new("id").unwrap()]);
+        assert_eq!(first.keys, vec![0]);
         assert_eq!(
             column_names(&first),
             vec![
@@ -303,8 +304,26 @@ mod tests {
 
         Spi::run("SELECT audit_log.track('t', exclude_columns => '{a}')").unwrap();
         let retracked = info_of("t").unwrap();
-        assert_eq!(retracked.policy(b"a"), KeyPolicy::Drop);
-        assert_eq!(retracked.policy(b"secret"), KeyPolicy::Keep);
+        let policies: Vec<_> = column_names(&retracked)
+            .into_iter()
+            .map(|(_, policy)| policy)
+            .collect();
+        assert_eq!(
+            policies,
+            vec![
+                KeyPolicy::Keep,
+                KeyPolicy::Drop,
+                KeyPolicy::Keep,
+                KeyPolicy::Keep
+            ]
+        );
+        // Rendered in jsonb key order: by length, then bytewise.
+        let order: Vec<_> = retracked
+            .render_order
+            .iter()
+            .map(|&i| retracked.columns[i].name.to_str().unwrap())
+            .collect();
+        assert_eq!(order, vec!["a", "b", "id", "secret"]);
 
         Spi::run("ALTER TABLE t RENAME TO t2").unwrap();
         assert_eq!(info_of("t2").unwrap().entity.to_str().unwrap(), "public.t2");

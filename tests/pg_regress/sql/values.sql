@@ -54,6 +54,26 @@ SELECT e.old_values = (SELECT to_jsonb(prior) FROM vals.before prior) AS old_mat
        e.changed_fields
   FROM audit_log.events e WHERE e.entity = 'vals.everything' AND e.action = 'UPDATE';
 
+-- Edge values of the types capture converts itself (integers, numeric,
+-- booleans, text, dates and times, jsonb), against to_jsonb again.
+CREATE DOMAIN vals.small AS int2;
+CREATE TABLE vals.edges (
+    id int PRIMARY KEY,
+    i2 int2, i8 int8, sm vals.small, n numeric, n2 numeric(10, 3), b boolean,
+    t text, vc varchar(10), ch char(5), d date, ts timestamp, tz timestamptz,
+    jb jsonb, nm name, f4 real
+);
+SELECT audit_log.track('vals.edges');
+INSERT INTO vals.edges VALUES
+    (1, -32768, -9223372036854775808, 7, 'NaN', 1.5, false, '', '', '', '-infinity', 'infinity', '2000-01-01 00:00:00+14', 'null', 'n', 'NaN'),
+    (2, 32767, 9223372036854775807, NULL, 'Infinity', -0.001, true, repeat('é', 3), 'ten chars!', 'x', '4713-01-01 BC', '294276-12-31 23:59:59.999999', 'infinity', '"scalar"', 'a', '-Infinity'),
+    (3, 0, 0, -1, '-Infinity', 0, NULL, E'\\x00 \\u0000?', 'a"b', 'a b', '2026-11-21', '2026-11-21 09:30:00.5', '-infinity', '[]', '', 1e-40),
+    (4, NULL, NULL, NULL, 0.000000000000000000001, 12345.678, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '{}', NULL, 3.4e38);
+SELECT v.id, e.new_values = to_jsonb(v) AS same_as_to_jsonb
+  FROM audit_log.events e JOIN vals.edges v ON v.id = (e.new_values->>'id')::int
+ WHERE e.entity = 'vals.edges' AND e.action = 'INSERT' ORDER BY v.id;
+SELECT e.new_values FROM audit_log.events e WHERE e.entity = 'vals.edges' AND e.action = 'INSERT' ORDER BY e.id;
+
 -- A 1 MB value, stored out of line (TOAST), is recorded whole.
 CREATE TABLE vals.documents (id int PRIMARY KEY, body text, title text);
 ALTER TABLE vals.documents ALTER COLUMN body SET STORAGE EXTERNAL;
