@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install lint bench-reading
+.PHONY: demo test setup install lint bench-reading bench-capture
 
 demo:
 	bash scripts/demo.sh
@@ -22,3 +22,6 @@ lint:
 
 bench-reading:
 	bash bench/reading.sh
+
+bench-capture:
+	bash bench/capture.sh
