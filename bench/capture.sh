@@ -10,17 +10,11 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install --quiet matplotlib
 
-say "building and installing audit_log (release)"
-cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
-
-work=$(scratch_dir)
-port=$(free_port)
-trap 'cluster_stop "$work/pg"; rm -rf "$work"' EXIT
-say "starting a throwaway PostgreSQL on port $port"
-cluster_start "$work/pg" "$port"
+install_extension --release
+start_throwaway_cluster
 # A default install's durability (fsync, synchronous_commit, full_page_writes
 # on), with memory and checkpoint spacing sized for this machine.
-cat >>"$work/pg/data/postgresql.conf" <<CONF
+restart_with_settings <<CONF
 fsync = on
 synchronous_commit = on
 full_page_writes = on
@@ -30,7 +24,6 @@ max_wal_size = '8GB'
 checkpoint_timeout = '30min'
 jit = off
 CONF
-as_server_user "$(pg_bindir)/pg_ctl" -D "$work/pg/data" -w restart -l "$work/pg/server.log" >/dev/null
 
 PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" BENCH_WORK="$work" \
     python3 bench/capture.py "${1:-1000000}" "${2:-60}" bench/results

@@ -9,17 +9,11 @@ cd "$ROOT_DIR"
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
-say "building and installing audit_log (release)"
-cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
-
-work=$(scratch_dir)
-port=$(free_port)
-trap 'cluster_stop "$work/pg"; rm -rf "$work"' EXIT
-say "starting a throwaway PostgreSQL on port $port"
-cluster_start "$work/pg" "$port"
+install_extension --release
+start_throwaway_cluster
 # Written here so that the figures can be reproduced: a modest server on this
 # machine, not a tuned one.
-cat >>"$work/pg/data/postgresql.conf" <<CONF
+restart_with_settings <<CONF
 shared_buffers = '4GB'
 work_mem = '16MB'
 maintenance_work_mem = '1GB'
@@ -28,7 +22,6 @@ checkpoint_timeout = '30min'
 synchronous_commit = on
 jit = off
 CONF
-as_server_user "$(pg_bindir)/pg_ctl" -D "$work/pg/data" -w restart -l "$work/pg/server.log" >/dev/null
 
 PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" \
     python3 bench/reading.py "${1:-10000000}" bench/results/reading.md

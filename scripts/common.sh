@@ -75,3 +75,27 @@ scratch_dir() {
     if [ "$(id -u)" = 0 ]; then chown "$PG_RUN_USER" "$dir"; fi
     echo "$dir"
 }
+
+# install_extension [--release]: builds audit_log and installs it into the
+# server's directories (cargo-pgrx comes from setup.sh).
+install_extension() {
+    say "building and installing audit_log ${1:-}"
+    cargo pgrx install ${1:-} --pg-config "$PG_CONFIG" >/dev/null
+}
+
+# start_throwaway_cluster: a server in a scratch directory ($work) on a free
+# port ($port), stopped and removed when the calling script exits.
+start_throwaway_cluster() {
+    work=$(scratch_dir)
+    port=$(free_port)
+    trap 'cluster_stop "$work/pg"; rm -rf "$work"' EXIT
+    say "starting a throwaway PostgreSQL on port $port (data in $work)"
+    cluster_start "$work/pg" "$port"
+}
+
+# restart_with_settings: appends postgresql.conf lines read from stdin to the
+# throwaway server's configuration and restarts it.
+restart_with_settings() {
+    cat >>"$work/pg/data/postgresql.conf"
+    as_server_user "$(pg_bindir)/pg_ctl" -D "$work/pg/data" -w restart -l "$work/pg/server.log" >/dev/null
+}

@@ -8,22 +8,12 @@ cd "$ROOT_DIR"
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
-say "building and installing audit_log"
-cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
-
-work=$(scratch_dir)
-port=$(free_port)
-cleanup() {
-    cluster_stop "$work/pg"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-say "starting a throwaway PostgreSQL (port $port, data in $work)"
-cluster_start "$work/pg" "$port"
+install_extension --release
+start_throwaway_cluster
 
 export PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres PGAPPNAME=certeef-web
 (cd "$work" && "$(pg_bindir)/psql" -X -q -f "$ROOT_DIR/demo/training.sql")
 
 say "audit.csv, as an auditor receives it"
 cat "$work/audit.csv"
-say "done: the server is stopped and $work removed"
+say "done: the server is stopped and its directory removed"
