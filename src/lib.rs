@@ -45,6 +45,8 @@ extension_sql_file!(
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
+#[cfg(not(feature = "pg13"))]
+static mut PREVIOUS_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
@@ -52,6 +54,11 @@ pub extern "C-unwind" fn _PG_init() {
     unsafe {
         PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(on_executor_end);
+        #[cfg(not(feature = "pg13"))]
+        {
+            PREVIOUS_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+            pg_sys::ProcessUtility_hook = Some(on_utility);
+        }
         pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut());
         pg_sys::CacheRegisterRelcacheCallback(
             Some(on_relcache_invalidation),
@@ -81,7 +88,48 @@ unsafe extern "C-unwind" fn on_executor_end(query_desc: *mut pg_sys::QueryDesc) 
     }
 }
 
-/// COPY FROM ends without ExecutorEnd: close before commit whatever is open.
+/// COPY FROM ends without ExecutorEnd, so the log may still be open when the
+/// next statement is a utility one, such as DROP EXTENSION or ALTER TABLE on
+/// the log, which would find it in use: close it first.
+#[cfg(not(feature = "pg13"))]
+#[pg_guard]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn on_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    storage::close_writer();
+    match PREVIOUS_PROCESS_UTILITY {
+        Some(previous) => previous(
+            pstmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        ),
+        None => pg_sys::standard_ProcessUtility(
+            pstmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        ),
+    }
+}
+
+/// Close before commit whatever is still open (after a COPY FROM, say).
 #[pg_guard]
 unsafe extern "C-unwind" fn on_transaction_end(
     event: pg_sys::XactEvent::Type,

@@ -46,3 +46,16 @@ SELECT (SELECT jsonb_agg(to_jsonb(acc) ORDER BY acc.id) FROM atom.accounts acc) 
                   FROM audit_log.events WHERE entity = 'atom.accounts' AND entity_id IS NOT NULL
                  ORDER BY entity_id, id DESC) AS last
          WHERE last.action <> 'DELETE') AS trail_replays_to_table;
+
+-- COPY FROM is captured row by row too. The log it wrote into is closed
+-- before the next command, so DDL on the log later in the same transaction
+-- (an extension upgrade, say) does not find it in use.
+BEGIN;
+COPY atom.accounts FROM stdin;
+7	70
+8	80
+\.
+ALTER TABLE audit_log.events ALTER COLUMN actor SET STATISTICS 200;
+SELECT count(*) AS copied_rows_recorded FROM audit_log.events
+ WHERE entity = 'atom.accounts' AND action = 'INSERT' AND new_values->>'id' IN ('7', '8');
+ROLLBACK;
