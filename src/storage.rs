@@ -24,6 +24,17 @@ pub struct Objects {
     pub tracked_pkey: pg_sys::Oid,
 }
 
+impl Objects {
+    fn oids(&self) -> [pg_sys::Oid; 4] {
+        [
+            self.events,
+            self.events_seq,
+            self.tracked,
+            self.tracked_pkey,
+        ]
+    }
+}
+
 static OBJECTS: BackendLocal<Cell<Option<Objects>>> = BackendLocal::new(Cell::new(None));
 
 pub fn objects() -> Objects {
@@ -45,13 +56,7 @@ pub fn objects() -> Objects {
             tracked_pkey: find(c"tracked_pkey"),
         }
     };
-    let all = [
-        objects.events,
-        objects.events_seq,
-        objects.tracked,
-        objects.tracked_pkey,
-    ];
-    if all.contains(&pg_sys::InvalidOid) {
+    if objects.oids().contains(&pg_sys::InvalidOid) {
         ereport!(
             ERROR,
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -65,13 +70,7 @@ pub fn objects() -> Objects {
 /// Forget the cached OIDs when one of them may have changed (DROP/CREATE EXTENSION).
 pub fn invalidate(relid: pg_sys::Oid) {
     if let Some(objects) = OBJECTS.get().get() {
-        let ours = [
-            objects.events,
-            objects.events_seq,
-            objects.tracked,
-            objects.tracked_pkey,
-        ];
-        if relid == pg_sys::InvalidOid || ours.contains(&relid) {
+        if relid == pg_sys::InvalidOid || objects.oids().contains(&relid) {
             OBJECTS.get().set(None);
         }
     }
