@@ -23,11 +23,14 @@
 CREATE INDEX events_occurred_at ON audit_log.events (occurred_at, id);
 CREATE INDEX events_actor ON audit_log.events (actor, occurred_at, id);
 CREATE INDEX events_entity ON audit_log.events (entity, occurred_at, id);
--- history() looks rows up by (entity, entity_id). Indexed through a hash of
--- entity_id: comparing jsonb in a btree costs every captured row twice as much
--- (1M inserts into a 2M-row copy: 10.8 s on (entity, entity_id), 5.0 s on
--- this), and history() rechecks entity_id itself.
-CREATE INDEX events_entity_id ON audit_log.events (entity, jsonb_hash_extended(entity_id, 0));
+-- history() looks rows up by (entity, entity_id). Keys arrive in no order
+-- (a hash of them even less), so a btree pays a descent and a binary search of
+-- comparisons per captured row; a hash index pays one bucket. Inserting 1M
+-- events into a 2M-row copy: 10.8 s extra on a btree (entity, entity_id), 5.5 s
+-- on a btree (entity, jsonb_hash_extended(entity_id, 0)), 3.1 s on this.
+-- history() computes the same hash and rechecks entity and entity_id itself.
+CREATE INDEX events_entity_id ON audit_log.events
+    USING hash ((pg_catalog.jsonb_hash_extended(entity_id, pg_catalog.hashtext(entity))));
 CREATE INDEX events_rare_actions ON audit_log.events (action, occurred_at, id)
     WHERE action NOT IN ('INSERT', 'UPDATE', 'DELETE');
 
@@ -178,7 +181,7 @@ BEGIN
     END IF;
 
     keys := ARRAY[history.entity_id];
-    hashes := ARRAY[jsonb_hash_extended(history.entity_id, 0)];
+    hashes := ARRAY[jsonb_hash_extended(history.entity_id, hashtext(entities[1]))];
     LOOP
         SELECT array_agg(DISTINCT previous.key) INTO found_keys
           FROM audit_log.events e
@@ -186,20 +189,20 @@ BEGIN
                SELECT jsonb_object_agg(k, e.old_values -> k) AS key
                  FROM jsonb_object_keys(e.entity_id) AS k) AS previous
          WHERE e.entity = entities[1]
-           AND jsonb_hash_extended(e.entity_id, 0) = ANY (hashes)
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
            AND e.entity_id = ANY (keys)
            AND e.action = 'UPDATE'
            AND previous.key <> e.entity_id
            AND NOT previous.key = ANY (keys);
         EXIT WHEN found_keys IS NULL;
         keys := keys || found_keys;
-        hashes := ARRAY(SELECT jsonb_hash_extended(k, 0) FROM unnest(keys) AS k);
+        hashes := ARRAY(SELECT jsonb_hash_extended(k, hashtext(entities[1])) FROM unnest(keys) AS k);
     END LOOP;
 
     RETURN QUERY
         SELECT e.* FROM audit_log.events e
          WHERE e.entity = entities[1]
-           AND jsonb_hash_extended(e.entity_id, 0) = ANY (hashes)
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
            AND e.entity_id = ANY (keys)
          ORDER BY e.occurred_at, e.id;
 END

@@ -71,11 +71,33 @@ $$;
 CREATE TRIGGER events_append_only
     BEFORE UPDATE OR DELETE ON audit_log.events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_event_change();
+
+-- Events are written only by capture, below SQL, where no trigger fires. An
+-- INSERT or COPY through SQL would be a forged event, with one exception: a
+-- restore (pg_dump output, pg_restore) loads the trail into the freshly
+-- created, still empty, log. Only the log's owner (a superuser) holds INSERT.
+CREATE FUNCTION audit_log.refuse_forged_event() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM audit_log.events) THEN
+        RAISE EXCEPTION 'audit_log.events is written only by capture: % is not allowed', TG_OP
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only a restore into an empty log may load events.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER events_no_forgery
+    BEFORE INSERT ON audit_log.events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_forged_event();
 CREATE TRIGGER events_no_truncate
     BEFORE TRUNCATE ON audit_log.events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_event_change();
 ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_append_only;
 ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_no_truncate;
+ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_no_forgery;
 
 CREATE VIEW audit_log.tracked_tables AS
 SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS entity,

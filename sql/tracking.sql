@@ -98,6 +98,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     rel record;
+    previous record;
     keys text[];
     bad text;
     part regclass;
@@ -208,18 +209,19 @@ BEGIN
         PERFORM audit_log.untrack(part);
     END LOOP;
 
-    IF EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = target) THEN
-        UPDATE audit_log.tracked t
-           SET exclude_columns = track.exclude_columns,
-               redact_columns = track.redact_columns
-         WHERE t.relid = target;
-        -- Recreated rather than kept: the DDL tells every session to drop what
-        -- it cached about the table, and repairs a trigger that went missing.
+    -- Triggers are recreated rather than kept: the DDL tells every session to
+    -- drop what it cached about the table, and repairs a trigger that went
+    -- missing. The table leaves audit_log.tracked while they are dropped, so
+    -- that this is not recorded as silencing it (see guards.sql).
+    DELETE FROM audit_log.tracked t WHERE t.relid = target
+    RETURNING t.tracked_since, t.tracked_by INTO previous;
+    IF FOUND THEN
         PERFORM audit_log.drop_capture_triggers(target);
-    ELSE
-        INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
-        VALUES (target, track.exclude_columns, track.redact_columns, statement_timestamp(), session_user);
     END IF;
+    INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
+    VALUES (target, track.exclude_columns, track.redact_columns,
+            coalesce(previous.tracked_since, statement_timestamp()),
+            coalesce(previous.tracked_by, session_user));
     PERFORM audit_log.create_capture_triggers(target);
 
     PERFORM audit_log.record_tracking('TRACK', target,
@@ -251,8 +253,10 @@ BEGIN
                               ELSE format('Its changes are recorded through partitioned table %s.', parent) END;
     END IF;
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
-    PERFORM audit_log.drop_capture_triggers(target);
+    -- Out of audit_log.tracked first: dropping the triggers of a table still
+    -- tracked would be recorded as silencing it (see guards.sql).
     DELETE FROM audit_log.tracked t WHERE t.relid = target;
+    PERFORM audit_log.drop_capture_triggers(target);
     PERFORM audit_log.record_tracking('UNTRACK', target, NULL);
 END
 $$;

@@ -264,11 +264,12 @@ pub unsafe extern "C-unwind" fn audit_log_record_tracking(
     let action = match action.as_deref() {
         Some("TRACK") => c"TRACK",
         Some("UNTRACK") => c"UNTRACK",
+        Some("DDL") => c"DDL",
         _ => {
             ereport!(
                 ERROR,
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                "record_tracking() records only TRACK and UNTRACK events"
+                "record_tracking() records only TRACK, UNTRACK and DDL events"
             );
         }
     };

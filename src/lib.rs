@@ -9,6 +9,7 @@ mod backend;
 mod capture;
 mod catalog;
 mod ffi;
+mod guard;
 mod jsonb;
 mod reading;
 mod settings;
@@ -41,6 +42,11 @@ extension_sql_file!(
         reading::iso_utc,
         reading::json_text_array
     ]
+);
+extension_sql_file!(
+    "../sql/guards.sql",
+    name = "guards",
+    requires = ["tracking"]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
@@ -140,7 +146,13 @@ unsafe extern "C-unwind" fn on_transaction_end(
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
             storage::close_writer()
         }
-        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => storage::forget_writer(),
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            storage::forget_writer();
+            guard::forget_noted_states();
+        }
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => {
+            guard::forget_noted_states()
+        }
         _ => {}
     }
 }
