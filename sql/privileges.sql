@@ -36,6 +36,7 @@ GRANT EXECUTE ON FUNCTION
     audit_log.export(timestamptz, timestamptz, text, text, text),
     audit_log.export_csv(timestamptz, timestamptz, text, text, text),
     audit_log.matching_entities(text),
+    audit_log.with_former_names(text[]),
     audit_log.entity_parts(text),
     audit_log.normalize_action(text),
     audit_log.check_period(timestamptz, timestamptz),

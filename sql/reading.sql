@@ -93,6 +93,24 @@ BEGIN ATOMIC
       FROM audit_log.entity_parts(entity) AS parts;
 END;
 
+-- The names a table was recorded under before it was renamed or moved to
+-- another schema (DDL events with renamed_from, sql/ddl.sql), added to the
+-- given ones: a table's events are found by its current name.
+CREATE FUNCTION audit_log.with_former_names(entities text[])
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+BEGIN ATOMIC
+    WITH RECURSIVE names(name) AS (
+        SELECT unnest(entities)
+        UNION
+        SELECT e.new_values ->> 'renamed_from'
+          FROM names
+          JOIN audit_log.events e ON e.entity = names.name
+         WHERE e.action = 'DDL' AND e.new_values ? 'renamed_from'
+    )
+    SELECT coalesce(array_agg(names.name ORDER BY names.name), '{}') FROM names;
+END;
+
 CREATE FUNCTION audit_log.list(since timestamptz DEFAULT NULL,
                                until timestamptz DEFAULT NULL,
                                actor text DEFAULT NULL,
@@ -134,7 +152,7 @@ BEGIN
         query := format('SELECT e.* FROM audit_log.events e WHERE true %s '
                         'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8', filters);
     ELSE
-        entities := audit_log.matching_entities(list.entity);
+        entities := audit_log.with_former_names(audit_log.matching_entities(list.entity));
         IF cardinality(entities) = 0 THEN
             RETURN;
         END IF;
@@ -170,6 +188,10 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     entities := audit_log.matching_entities(history.entity);
+    -- Names one table had before a rename count as that table.
+    entities := ARRAY(SELECT x FROM unnest(entities) AS x
+                       WHERE NOT EXISTS (SELECT 1 FROM unnest(entities) AS y
+                                          WHERE y <> x AND x = ANY (audit_log.with_former_names(ARRAY[y]))));
     IF cardinality(entities) > 1 THEN
         RAISE EXCEPTION 'table name "%" is ambiguous: the trail has %', history.entity,
                         array_to_string(entities, ', ')
@@ -179,16 +201,17 @@ BEGIN
     IF cardinality(entities) = 0 THEN
         RETURN;
     END IF;
+    entities := audit_log.with_former_names(entities);
 
     keys := ARRAY[history.entity_id];
-    hashes := ARRAY[jsonb_hash_extended(history.entity_id, hashtext(entities[1]))];
+    hashes := ARRAY(SELECT jsonb_hash_extended(history.entity_id, hashtext(n)) FROM unnest(entities) AS n);
     LOOP
         SELECT array_agg(DISTINCT previous.key) INTO found_keys
           FROM audit_log.events e
          CROSS JOIN LATERAL (
                SELECT jsonb_object_agg(k, e.old_values -> k) AS key
                  FROM jsonb_object_keys(e.entity_id) AS k) AS previous
-         WHERE e.entity = entities[1]
+         WHERE e.entity = ANY (entities)
            AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
            AND e.entity_id = ANY (keys)
            AND e.action = 'UPDATE'
@@ -196,12 +219,12 @@ BEGIN
            AND NOT previous.key = ANY (keys);
         EXIT WHEN found_keys IS NULL;
         keys := keys || found_keys;
-        hashes := ARRAY(SELECT jsonb_hash_extended(k, hashtext(entities[1])) FROM unnest(keys) AS k);
+        hashes := ARRAY(SELECT jsonb_hash_extended(k, hashtext(n)) FROM unnest(keys) AS k, unnest(entities) AS n);
     END LOOP;
 
     RETURN QUERY
         SELECT e.* FROM audit_log.events e
-         WHERE e.entity = entities[1]
+         WHERE e.entity = ANY (entities)
            AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
            AND e.entity_id = ANY (keys)
          ORDER BY e.occurred_at, e.id;

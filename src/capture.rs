@@ -1,7 +1,6 @@
 //! The capture triggers: one event per changed row, one per TRUNCATE statement.
 
 use std::cell::Cell;
-use std::ffi::CStr;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -233,19 +232,6 @@ unsafe fn capture_truncation(data: &pg_sys::TriggerData) {
     }
     storage::append(&Event::about(&table.entity, c"TRUNCATE"));
     LAST.get().set(Some(statement));
-}
-
-impl<'a> Event<'a> {
-    fn about(entity: &'a CStr, action: &'static CStr) -> Self {
-        Event {
-            entity,
-            action,
-            entity_id: None,
-            old_values: None,
-            new_values: None,
-            changed_fields: None,
-        }
-    }
 }
 
 function_info_v1!(pg_finfo_audit_log_record_tracking);

@@ -8,8 +8,8 @@ use pgrx::prelude::*;
 mod backend;
 mod capture;
 mod catalog;
+mod ddl;
 mod ffi;
-mod guard;
 mod jsonb;
 mod reading;
 mod settings;
@@ -43,11 +43,7 @@ extension_sql_file!(
         reading::json_text_array
     ]
 );
-extension_sql_file!(
-    "../sql/guards.sql",
-    name = "guards",
-    requires = ["tracking"]
-);
+extension_sql_file!("../sql/ddl.sql", name = "ddl", requires = ["tracking"]);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
@@ -148,10 +144,10 @@ unsafe extern "C-unwind" fn on_transaction_end(
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             storage::forget_writer();
-            guard::forget_noted_states();
+            ddl::forget_noted_states();
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => {
-            guard::forget_noted_states()
+            ddl::forget_noted_states()
         }
         _ => {}
     }

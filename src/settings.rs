@@ -11,6 +11,7 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 static ACTOR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static CONTEXT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static REQUIRE_ACTOR: GucSetting<bool> = GucSetting::<bool>::new(false);
+static DROP_WITH_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// The current `audit_log.context` as a flat jsonb, parsed once when it was set.
 /// It is the setting's "extra", malloc'd and owned by the GUC machinery, which
@@ -48,11 +49,24 @@ pub fn define() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"audit_log.drop_with_events",
+        c"Let DROP EXTENSION audit_log destroy a trail that holds events.",
+        c"Superusers only. Export the trail first: dropping the extension drops audit_log.events.",
+        &DROP_WITH_EVENTS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     // Typos such as audit_log.actr become errors instead of silent placeholders.
     #[cfg(not(any(feature = "pg13", feature = "pg14")))]
     unsafe {
         pg_sys::MarkGUCPrefixReserved(c"audit_log".as_ptr());
     }
+}
+
+/// Whether a superuser asked to drop the extension with its events.
+pub fn drop_with_events() -> bool {
+    DROP_WITH_EVENTS.get()
 }
 
 /// The acting user, or None when unset or empty. Borrowed from the GUC's own

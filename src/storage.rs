@@ -140,6 +140,20 @@ pub struct Event<'a> {
     pub changed_fields: Option<pg_sys::Datum>,
 }
 
+impl<'a> Event<'a> {
+    /// An event about a whole table (TRUNCATE, TRACK, UNTRACK, DDL).
+    pub fn about(entity: &'a CStr, action: &'static CStr) -> Self {
+        Event {
+            entity,
+            action,
+            entity_id: None,
+            old_values: None,
+            new_values: None,
+            changed_fields: None,
+        }
+    }
+}
+
 const EVENT_COLUMNS: [&str; 14] = [
     "id",
     "occurred_at",

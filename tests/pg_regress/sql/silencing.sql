@@ -50,13 +50,20 @@ SELECT public.mark_seen();
 
 -- One named trigger, then the replica-only trick (capture triggers are
 -- ordinary triggers: ENABLE REPLICA would silence them for normal sessions).
-SELECT format('ALTER TABLE quiet.ledger DISABLE TRIGGER %I', tgname)
-  FROM pg_trigger WHERE tgrelid = 'quiet.ledger'::regclass AND tgname LIKE 'audit_log_row_%' \gexec
-SELECT format('ALTER TABLE quiet.ledger ENABLE REPLICA TRIGGER %I', tgname)
-  FROM pg_trigger WHERE tgrelid = 'quiet.ledger'::regclass AND tgname LIKE 'audit_log_row_%' \gexec
-SELECT format('ALTER TABLE quiet.ledger ENABLE ALWAYS TRIGGER %I', tgname)
-  FROM pg_trigger WHERE tgrelid = 'quiet.ledger'::regclass AND tgname LIKE 'audit_log_row_%' \gexec
--- Back to plain enabled; enabling what is already enabled records nothing.
+-- (Trigger names carry the table's OID: public.on_capture_trigger() fills it in.)
+CREATE FUNCTION public.on_capture_trigger(command text, kind text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format(command, (SELECT tgname FROM pg_trigger
+                              WHERE tgrelid = 'quiet.ledger'::regclass
+                                AND tgname LIKE 'audit_log_' || kind || '_%'));
+END
+$$;
+SELECT public.on_capture_trigger('ALTER TABLE quiet.ledger DISABLE TRIGGER %I', 'row');
+SELECT public.on_capture_trigger('ALTER TABLE quiet.ledger ENABLE REPLICA TRIGGER %I', 'row');
+SELECT public.on_capture_trigger('ALTER TABLE quiet.ledger ENABLE ALWAYS TRIGGER %I', 'row');
+-- Back to plain enabled; enabling what is already enabled changes no trigger
+-- (the ALTER TABLE is still recorded, as any ALTER TABLE of a tracked table).
 ALTER TABLE quiet.ledger ENABLE TRIGGER USER;
 ALTER TABLE quiet.ledger ENABLE TRIGGER USER;
 SELECT * FROM public.silencing_events();
@@ -64,11 +71,9 @@ SELECT public.mark_seen();
 
 -- Renamed, then dropped: the trail says so. Writes after the drop are not
 -- captured, and the trail shows why; track() again repairs the triggers.
-SELECT format('ALTER TRIGGER %I ON quiet.ledger RENAME TO sneaky_name', tgname)
-  FROM pg_trigger WHERE tgrelid = 'quiet.ledger'::regclass AND tgname LIKE 'audit_log_truncate_%' \gexec
+SELECT public.on_capture_trigger('ALTER TRIGGER %I ON quiet.ledger RENAME TO sneaky_name', 'truncate');
 DROP TRIGGER sneaky_name ON quiet.ledger;
-SELECT format('DROP TRIGGER %I ON quiet.ledger', tgname)
-  FROM pg_trigger WHERE tgrelid = 'quiet.ledger'::regclass AND tgname LIKE 'audit_log_row_%' \gexec
+SELECT public.on_capture_trigger('DROP TRIGGER %I ON quiet.ledger', 'row');
 INSERT INTO quiet.ledger VALUES (3, 30);
 SELECT * FROM public.silencing_events();
 SELECT audit_log.track('quiet.ledger');
@@ -110,6 +115,6 @@ DROP TRIGGER noop ON quiet.ledger;
 SELECT count(*) AS ddl_events FROM public.silencing_events();
 
 DROP SCHEMA quiet CASCADE;
-DROP FUNCTION public.silencing_events(), public.mark_seen();
+DROP FUNCTION public.silencing_events(), public.mark_seen(), public.on_capture_trigger(text, text);
 DROP TABLE public.quiet_seen;
 DROP ROLE quiet_owner;
