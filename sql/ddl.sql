@@ -93,6 +93,9 @@ DECLARE
     kept_excluded text[];
     kept_redacted text[];
     options_followed boolean;
+    attached jsonb := '{}';
+    part record;
+    created regclass;
 BEGIN
     SELECT jsonb_agg(jsonb_build_object(
                'relid', (w.value ->> 'table')::oid,
@@ -128,6 +131,33 @@ BEGIN
          WHERE c.classid = 'pg_class'::regclass;
     END IF;
 
+    -- Partitions that joined a tracked table (CREATE TABLE ... PARTITION OF,
+    -- ATTACH PARTITION) get its TRUNCATE trigger (row triggers are cloned by
+    -- PostgreSQL); one that was tracked on its own is untracked first.
+    FOR part IN
+        SELECT t.relid AS root, p.relid AS partition
+          FROM audit_log.tracked t
+         CROSS JOIN LATERAL pg_partition_tree(t.relid) AS p
+          JOIN pg_class c ON c.oid = p.relid AND c.relkind IN ('r', 'p')
+         WHERE p.relid <> t.relid
+           AND (t.relid::oid = ANY (touched) OR p.relid::oid = ANY (touched))
+           -- New to this table's tree (a trigger dropped by hand stays dropped).
+           AND (before #>> ARRAY['tables', p.relid::oid::text, 'root'])::oid IS DISTINCT FROM t.relid::oid
+           AND NOT EXISTS (SELECT 1 FROM pg_trigger tg
+                            WHERE tg.tgrelid = p.relid
+                              AND tg.tgname = 'audit_log_truncate_' || t.relid::oid)
+         ORDER BY p.relid::text
+    LOOP
+        IF EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = part.partition) THEN
+            PERFORM audit_log.untrack(part.partition);
+        END IF;
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION audit_log.capture_truncate()',
+                       'audit_log_truncate_' || part.root::oid, part.partition);
+        attached := jsonb_set(attached, ARRAY[part.root::oid::text],
+                              coalesce(attached -> part.root::oid::text, '[]') || to_jsonb(part.partition::text));
+    END LOOP;
+
     FOR target IN
         WITH member AS (
             SELECT w.key::oid AS relid,
@@ -146,6 +176,14 @@ BEGIN
                        ORDER BY m.new_name, c.trigger) AS changes
               FROM jsonb_to_recordset(trigger_changes) AS c(relid oid, trigger text, change text, new_name text)
               JOIN member m ON m.relid = c.relid
+             -- Capture triggers are named after the table they capture for: a
+             -- partition's own, dropped when its parent's tracking takes over,
+             -- are not the parent's.
+             WHERE NOT (c.trigger ~ '^audit_log_(row|truncate)_[0-9]+$'
+                        AND substring(c.trigger FROM '[0-9]+$')::oid <> m.root)
+               -- Detaching drops the clones on its own: that is the detach.
+               AND (m.relid = m.root
+                    OR EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p WHERE p.relid = m.relid))
              GROUP BY m.root)
         SELECT m.root,
                max(m.old_name) FILTER (WHERE m.relid = m.root) AS old_name,
@@ -154,6 +192,10 @@ BEGIN
                    FILTER (WHERE m.relid <> m.root AND m.new_name IS NULL) AS dropped_partitions,
                jsonb_agg(jsonb_build_object('from', m.old_name, 'to', m.new_name) ORDER BY m.new_name)
                    FILTER (WHERE m.relid <> m.root AND m.new_name <> m.old_name) AS renamed_partitions,
+               array_agg(m.relid ORDER BY m.new_name)
+                   FILTER (WHERE m.relid <> m.root AND m.new_name IS NOT NULL
+                             AND NOT EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p
+                                              WHERE p.relid = m.relid)) AS detached,
                bool_or(m.relid = ANY (touched)) AS touched,
                (SELECT t.changes FROM triggers t WHERE t.root = m.root) AS capture_triggers
           FROM member m
@@ -192,7 +234,18 @@ BEGIN
                IS DISTINCT FROM (kept_excluded, kept_redacted);
         options_followed := FOUND;
 
+        -- A detached partition keeps no trigger of its former parent.
+        FOR part IN
+            SELECT d.relid, tg.tgname
+              FROM unnest(target.detached) AS d(relid)
+              JOIN pg_trigger tg ON tg.tgrelid = d.relid
+             WHERE tg.tgname = 'audit_log_truncate_' || target.root
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', part.tgname, part.relid::regclass);
+        END LOOP;
+
         IF target.touched OR target.old_name <> target.new_name OR options_followed
+           OR target.detached IS NOT NULL OR attached ? target.root::text
            OR target.dropped_partitions IS NOT NULL OR target.renamed_partitions IS NOT NULL
            OR target.capture_triggers IS NOT NULL THEN
             PERFORM audit_log.record_ddl_event(target.new_name, jsonb_strip_nulls(jsonb_build_object(
@@ -201,12 +254,35 @@ BEGIN
                 'renamed_from', CASE WHEN target.old_name <> target.new_name THEN target.old_name END,
                 'dropped_partitions', target.dropped_partitions,
                 'renamed_partitions', target.renamed_partitions,
+                'attached_partitions', attached -> target.root::text,
+                'detached_partitions', (SELECT jsonb_agg(d::regclass::text) FROM unnest(target.detached) AS d),
                 'capture_triggers', target.capture_triggers,
                 'exclude_columns', CASE WHEN options_followed THEN to_jsonb(kept_excluded) END,
                 'redact_columns', CASE WHEN options_followed THEN to_jsonb(kept_redacted) END,
                 'statement', current_query())));
         END IF;
     END LOOP;
+
+    -- Tables created in a schema tracked with follow_new_tables are tracked
+    -- at once (partitions follow their parent instead).
+    IF command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO') THEN
+        FOR created IN
+            SELECT c.oid::regclass
+              FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+              JOIN audit_log.tracked_schemas s ON s.schema_name = n.nspname
+             WHERE c.oid = ANY (touched)
+               AND s.follow_new_tables
+               AND c.relkind IN ('r', 'p')
+               AND c.relpersistence <> 't'
+               AND NOT c.relispartition
+               AND c.relname <> ALL (s.exclude_tables)
+               AND NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = c.oid)
+             ORDER BY c.oid
+        LOOP
+            PERFORM audit_log.track(created);
+        END LOOP;
+    END IF;
 END
 $$;
 
@@ -219,14 +295,17 @@ RETURNS event_trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'audit_log_record_ddl';
 
--- The commands that can change a tracked table, its name, or its capture.
+-- The commands that can change a tracked table, its name, or its capture,
+-- or create a table that a tracked schema or table takes in.
 CREATE EVENT TRIGGER audit_log_ddl_start ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'DROP TRIGGER', 'DROP TABLE',
-                 'ALTER SCHEMA', 'DROP SCHEMA', 'DROP OWNED')
+                 'ALTER SCHEMA', 'DROP SCHEMA', 'DROP OWNED',
+                 'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
     EXECUTE FUNCTION audit_log.note_ddl_watch_state();
 CREATE EVENT TRIGGER audit_log_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'DROP TRIGGER', 'DROP TABLE',
-                 'ALTER SCHEMA', 'DROP SCHEMA', 'DROP OWNED')
+                 'ALTER SCHEMA', 'DROP SCHEMA', 'DROP OWNED',
+                 'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
     EXECUTE FUNCTION audit_log.record_ddl();
 
 -- Dropping the extension would drop the trail: refused while it holds events

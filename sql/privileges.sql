@@ -26,7 +26,7 @@ BEGIN
 END
 $$;
 
-GRANT SELECT ON audit_log.events, audit_log.tracked_tables TO audit_log_reader;
+GRANT SELECT ON audit_log.events, audit_log.tracked_tables, audit_log.tracked_schema_settings TO audit_log_reader;
 -- Reading runs with the reader's own rights (export() is inlined into the
 -- caller's query), so the helpers it calls are granted too.
 GRANT EXECUTE ON FUNCTION

@@ -108,3 +108,9 @@ SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS entity,
   FROM audit_log.tracked t
   JOIN pg_class c ON c.oid = t.relid
   JOIN pg_namespace n ON n.oid = c.relnamespace;
+
+-- Schemas tracked with track_schema(), and whether tables created there later
+-- are tracked as they are created.
+CREATE VIEW audit_log.tracked_schema_settings AS
+SELECT s.schema_name, s.exclude_tables, s.follow_new_tables
+  FROM audit_log.tracked_schemas s;
