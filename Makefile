@@ -18,7 +18,8 @@ install: setup
 
 lint:
 	cargo fmt --check
-	cargo clippy --all-targets --features "pg15 pg_test" -- -D warnings
+	cargo clippy --all-targets --no-default-features --features "pg15 pg_test" -- -D warnings
+	cargo clippy --all-targets --no-default-features --features "pg18 pg_test" -- -D warnings
 
 bench-reading:
 	bash bench/reading.sh

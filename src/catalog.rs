@@ -9,7 +9,7 @@ use std::rc::Rc;
 use pgrx::pg_sys;
 
 use crate::backend::BackendLocal;
-use crate::ffi::get_partition_ancestors;
+use crate::ffi::{attributes, get_partition_ancestors};
 use crate::jsonb::{KeyPolicy, ValueKind};
 use crate::storage;
 
@@ -199,11 +199,8 @@ unsafe fn tracked_ancestor_or_self(
 unsafe fn live_attributes<'a>(
     rel: pg_sys::Relation,
 ) -> impl Iterator<Item = &'a pg_sys::FormData_pg_attribute> {
-    let desc = (*rel).rd_att;
-    (*desc)
-        .attrs
-        .as_slice((*desc).natts as usize)
-        .iter()
+    attributes((*rel).rd_att)
+        .into_iter()
         .filter(|attr| !attr.attisdropped)
 }
 
@@ -240,7 +237,7 @@ unsafe fn key_columns(rel: pg_sys::Relation) -> Vec<CString> {
         .iter()
         .filter(|attnum| **attnum > 0)
         .map(|attnum| {
-            let attr = &(*desc).attrs.as_slice((*desc).natts as usize)[*attnum as usize - 1];
+            let attr = attributes(desc)[*attnum as usize - 1];
             CStr::from_ptr(attr.attname.data.as_ptr()).to_owned()
         })
         .collect();

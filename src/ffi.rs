@@ -22,6 +22,17 @@ macro_rules! function_info_v1 {
 }
 pub(crate) use function_info_v1;
 
+/// The attributes of a tuple descriptor, in order. Read through pgrx, which
+/// knows where each version keeps them (PG18 moved them behind
+/// TupleDescAttr()); they live as long as the descriptor.
+pub unsafe fn attributes<'a>(desc: pg_sys::TupleDesc) -> Vec<&'a pg_sys::FormData_pg_attribute> {
+    let wrapped = pgrx::PgTupleDesc::from_pg_unchecked(desc);
+    wrapped
+        .iter()
+        .map(|attr| &*(attr as *const pg_sys::FormData_pg_attribute))
+        .collect()
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" {
     /// catalog/partition.h: ancestors of a partition, immediate parent first.

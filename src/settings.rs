@@ -138,7 +138,7 @@ unsafe extern "C-unwind" fn check_context(
         return reject_context("It must be a JSON object, such as {\"request_id\": \"r-42\"}.");
     }
     let size = crate::jsonb::varsize(jsonb.cast());
-    let copy = libc::malloc(size);
+    let copy = guc_extra_alloc(size);
     if copy.is_null() {
         pg_sys::GUC_check_errcode(PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY as i32);
         return false;
@@ -216,6 +216,19 @@ unsafe fn set_local(name: &CStr, value: &CStr) {
         PgLogLevel::ERROR as i32,
         false,
     );
+}
+
+/// Memory for a GUC "extra", which the GUC machinery frees: with free() up to
+/// PG15, with guc_free() since PG16, which expects guc_malloc()'s memory.
+unsafe fn guc_extra_alloc(size: usize) -> *mut c_void {
+    #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+    {
+        libc::malloc(size)
+    }
+    #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+    {
+        pg_sys::guc_malloc(pg_sys::LOG as i32, size)
+    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

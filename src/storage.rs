@@ -12,7 +12,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::backend::BackendLocal;
-use crate::ffi::nextval_internal;
+use crate::ffi::{attributes, nextval_internal};
 use crate::settings;
 
 /// The extension's own relations, looked up once per backend.
@@ -315,9 +315,9 @@ unsafe fn insert_with_indexes(writer: &Writer, tuple: pg_sys::HeapTuple) {
 /// Events are built by position: refuse to write into a log whose columns were
 /// altered rather than put values in the wrong place.
 unsafe fn check_shape(desc: pg_sys::TupleDesc) {
-    let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+    let attrs = attributes(desc);
     let matches = attrs.len() >= EVENT_COLUMNS.len()
-        && EVENT_COLUMNS.iter().zip(attrs).all(|(name, attr)| {
+        && EVENT_COLUMNS.iter().zip(&attrs).all(|(name, attr)| {
             !attr.attisdropped
                 && CStr::from_ptr(attr.attname.data.as_ptr()).to_bytes() == name.as_bytes()
         })
