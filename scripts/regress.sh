@@ -49,7 +49,7 @@ fi
 for script in tests/shell/*.sh; do
     [ -e "$script" ] || continue
     name=$(basename "$script" .sh)
-    if PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" \
+    if PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" PG_CONFIG="$PG_CONFIG" \
         bash "$script" >"$work/$name.log" 2>&1; then
         echo "shell test $name ... ok"
         passed=$((passed + 1))

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Upgrades in place: from every released version (its install script is kept,
+# frozen, in sql/versions/), ALTER EXTENSION audit_log UPDATE gives exactly the
+# schema of a fresh install (tests/shell/schema_fingerprint.sql), keeps every
+# event as it was, and capture goes on with the new version's behaviour.
+set -euo pipefail
+psql() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+here=$(cd "$(dirname "$0")" && pwd)
+extdir="$("$PG_CONFIG" --sharedir)/extension"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$extdir/audit_log.control")
+psql -d postgres -c "DROP DATABASE IF EXISTS upgrade_fresh" -c "CREATE DATABASE upgrade_fresh"
+psql -d upgrade_fresh -c "CREATE EXTENSION audit_log"
+psql -At -d upgrade_fresh -f "$here/schema_fingerprint.sql" >"$work/fresh.txt"
+[ "$(wc -l <"$work/fresh.txt")" -gt 100 ] || { echo "fingerprint too short"; exit 1; }
+
+trail="SELECT id, occurred_at, tx_id, actor, db_user, entity, entity_id, action,
+               old_values, new_values, changed_fields FROM audit_log.events ORDER BY id"
+checked=0
+for script in "$here"/../../sql/versions/audit_log--*.sql; do
+    old=$(basename "$script" .sql); old=${old#audit_log--}
+    cp "$script" "$extdir/"
+    psql -d postgres -c "DROP DATABASE IF EXISTS upgrade_old" -c "CREATE DATABASE upgrade_old"
+    psql -d upgrade_old <<SQL
+CREATE EXTENSION audit_log VERSION '$old';
+CREATE TABLE staff (id int PRIMARY KEY, name text, salary numeric);
+SELECT audit_log.track('staff', redact_columns => '{salary}');
+SET audit_log.actor = 'before-upgrade';
+INSERT INTO staff VALUES (1, 'Ada', 100), (2, 'Alan', 200);
+UPDATE staff SET name = 'Ada L.' WHERE id = 1;
+DELETE FROM staff WHERE id = 2;
+TRUNCATE staff;
+SQL
+    psql -At -d upgrade_old -c "$trail" >"$work/before.txt"
+    psql -d upgrade_old -c "ALTER EXTENSION audit_log UPDATE"
+
+    version=$(psql -At -d upgrade_old -c "SELECT extversion FROM pg_extension WHERE extname = 'audit_log'")
+    [ "$version" = "$current" ] || { echo "$old: updated to $version, not $current"; exit 1; }
+    psql -At -d upgrade_old -f "$here/schema_fingerprint.sql" >"$work/upgraded.txt"
+    diff "$work/fresh.txt" "$work/upgraded.txt" || { echo "$old: upgraded schema differs from a fresh install"; exit 1; }
+    psql -At -d upgrade_old -c "$trail" >"$work/after.txt"
+    diff "$work/before.txt" "$work/after.txt" || { echo "$old: events changed by the upgrade"; exit 1; }
+
+    # Capture goes on, with what the new version adds.
+    result=$(psql -At -d upgrade_old <<'SQL'
+SET audit_log.actor = 'after-upgrade';
+INSERT INTO staff VALUES (3, 'Grace', 300);
+ALTER TABLE staff RENAME COLUMN salary TO pay;
+UPDATE staff SET pay = 301;
+SELECT string_agg(action || coalesce(':' || (new_values ->> 'pay'), ''), ' ' ORDER BY id)
+  FROM audit_log.events WHERE actor = 'after-upgrade';
+SQL
+)
+    [ "$result" = "INSERT DDL UPDATE:[REDACTED]" ] || { echo "$old: capture after the upgrade: $result"; exit 1; }
+    checked=$((checked + 1))
+done
+[ "$checked" -gt 0 ] || { echo "no released version to upgrade from"; exit 1; }
+echo "upgrades from $checked version(s) to $current give a fresh install's schema and keep the trail"
