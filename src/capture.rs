@@ -9,6 +9,7 @@ use crate::backend::BackendLocal;
 use crate::catalog::{self, Column, TableInfo};
 use crate::ffi::{datum_image_eq, function_info_v1};
 use crate::jsonb::{self, KeyPolicy};
+use crate::moves;
 use crate::settings;
 use crate::storage::{self, Event};
 
@@ -99,6 +100,10 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
 
     let event = match data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
         pg_sys::TRIGGER_EVENT_INSERT => {
+            if let Some(moved) = moves::arrival(&table, data.tg_trigtuple) {
+                return record_move(moved, &table, data.tg_trigtuple, desc);
+            }
+            moves::flush();
             let new = Row::deform(data.tg_trigtuple, desc);
             Event {
                 entity_id: new.entity_id(&table),
@@ -107,6 +112,10 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
             }
         }
         pg_sys::TRIGGER_EVENT_DELETE => {
+            moves::flush();
+            if moves::departure(&table, data.tg_trigtuple, desc) {
+                return;
+            }
             let old = Row::deform(data.tg_trigtuple, desc);
             Event {
                 entity_id: old.entity_id(&table),
@@ -115,9 +124,10 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
             }
         }
         _ => {
+            moves::flush();
             let old = Row::deform(data.tg_trigtuple, desc);
             let new = Row::deform(data.tg_newtuple, desc);
-            let changed = changed_fields(&table, &old, &new);
+            let changed = changed_fields(&table, &old, &table, &new);
             if changed.is_empty() {
                 return;
             }
@@ -131,6 +141,39 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
         }
     };
     storage::append(&event);
+}
+
+/// A row moved to another partition by an UPDATE of the partition key is one
+/// UPDATE event, as if it had stayed: old values from the partition it left,
+/// new values and key from the one it joined.
+unsafe fn record_move(
+    moved: moves::Departed,
+    table: &TableInfo,
+    tuple: pg_sys::HeapTuple,
+    desc: pg_sys::TupleDesc,
+) {
+    let old = Row::deform(moved.tuple, moved.desc);
+    let new = Row::deform(tuple, desc);
+    let changed = changed_fields(&moved.table, &old, table, &new);
+    storage::append(&Event {
+        entity_id: new.entity_id(table),
+        old_values: Some(old.render(&moved.table)),
+        new_values: Some(new.render(table)),
+        changed_fields: changed.into_datum(),
+        ..Event::about(&table.entity, c"UPDATE")
+    });
+    moved.release();
+}
+
+/// A departure whose arrival never came: the row was deleted after all.
+pub unsafe fn record_departure_as_delete(departed: moves::Departed) {
+    let old = Row::deform(departed.tuple, departed.desc);
+    storage::append(&Event {
+        entity_id: old.entity_id(&departed.table),
+        old_values: Some(old.render(&departed.table)),
+        ..Event::about(&departed.table.entity, c"DELETE")
+    });
+    departed.release();
 }
 
 /// A row's values, by attribute number of the table that fired the trigger.
@@ -188,26 +231,37 @@ impl Row {
 }
 
 /// Columns whose stored value changed, in the tracked table's order. Excluded
-/// columns never count; redacted ones do.
-unsafe fn changed_fields<'a>(table: &'a TableInfo, old: &Row, new: &Row) -> Vec<&'a str> {
-    table
+/// columns never count; redacted ones do. The two rows may come from two
+/// partitions (a move): both tables list the tracked table's columns in its
+/// order, each with its own attribute numbers.
+unsafe fn changed_fields<'a>(
+    old_table: &TableInfo,
+    old: &Row,
+    new_table: &'a TableInfo,
+    new: &Row,
+) -> Vec<&'a str> {
+    old_table
         .columns
         .iter()
-        .filter(|column| column.policy != KeyPolicy::Drop)
-        .filter(|column| {
-            let i = column.attnum as usize - 1;
-            match (old.nulls[i], new.nulls[i]) {
+        .zip(&new_table.columns)
+        .filter(|(_, column)| column.policy != KeyPolicy::Drop)
+        .filter(|(old_column, new_column)| {
+            let (i, j) = (
+                old_column.attnum as usize - 1,
+                new_column.attnum as usize - 1,
+            );
+            match (old.nulls[i], new.nulls[j]) {
                 (true, true) => false,
                 (false, false) => !datum_image_eq(
                     old.values[i],
-                    new.values[i],
-                    column.byval,
-                    column.len.into(),
+                    new.values[j],
+                    new_column.byval,
+                    new_column.len.into(),
                 ),
                 _ => true,
             }
         })
-        .map(|column| column.name.to_str().unwrap_or_default())
+        .map(|(_, column)| column.name.to_str().unwrap_or_default())
         .collect()
 }
 

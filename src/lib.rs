@@ -11,6 +11,7 @@ mod catalog;
 mod ddl;
 mod ffi;
 mod jsonb;
+mod moves;
 mod reading;
 mod settings;
 mod storage;
@@ -62,6 +63,7 @@ pub extern "C-unwind" fn _PG_init() {
             pg_sys::ProcessUtility_hook = Some(on_utility);
         }
         pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subtransaction_end), std::ptr::null_mut());
         pg_sys::CacheRegisterRelcacheCallback(
             Some(on_relcache_invalidation),
             pg_sys::Datum::from(0),
@@ -83,6 +85,10 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 /// The statement is over: close the log it wrote events to.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_executor_end(query_desc: *mut pg_sys::QueryDesc) {
+    let estate = (*query_desc).estate;
+    if !estate.is_null() {
+        moves::flush_at_statement_end((*estate).es_output_cid);
+    }
     storage::close_writer();
     match PREVIOUS_EXECUTOR_END {
         Some(previous) => previous(query_desc),
@@ -140,9 +146,11 @@ unsafe extern "C-unwind" fn on_transaction_end(
     use pg_sys::XactEvent::*;
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
+            moves::flush();
             storage::close_writer()
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            moves::forget();
             storage::forget_writer();
             ddl::forget_noted_states();
         }
@@ -150,6 +158,20 @@ unsafe extern "C-unwind" fn on_transaction_end(
             ddl::forget_noted_states()
         }
         _ => {}
+    }
+}
+
+/// A statement that failed inside a savepoint may leave a row half-moved
+/// between partitions: its DELETE seen, its INSERT rolled back with it.
+#[pg_guard]
+unsafe extern "C-unwind" fn on_subtransaction_end(
+    event: pg_sys::SubXactEvent::Type,
+    _subxid: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        moves::forget();
     }
 }
 
