@@ -304,7 +304,7 @@ BEGIN
     -- Triggers are recreated rather than kept: the DDL tells every session to
     -- drop what it cached about the table, and repairs a trigger that went
     -- missing. The table leaves audit_log.tracked while they are dropped, so
-    -- that this is not recorded as silencing it (see guards.sql).
+    -- that this is not recorded as silencing it (see ddl.sql).
     DELETE FROM audit_log.tracked t WHERE t.relid = target
     RETURNING t.tracked_since, t.tracked_by INTO previous;
     IF FOUND THEN
@@ -346,7 +346,7 @@ BEGIN
     END IF;
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
     -- Out of audit_log.tracked first: dropping the triggers of a table still
-    -- tracked would be recorded as silencing it (see guards.sql).
+    -- tracked would be recorded as silencing it (see ddl.sql).
     DELETE FROM audit_log.tracked t WHERE t.relid = target;
     PERFORM audit_log.drop_capture_triggers(target);
     PERFORM audit_log.record_tracking('UNTRACK', target, NULL);

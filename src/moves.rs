@@ -64,11 +64,10 @@ pub unsafe fn departure(
 /// At an INSERT: the departed row this one is, if any.
 pub unsafe fn arrival(table: &TableInfo, tuple: pg_sys::HeapTuple) -> Option<Departed> {
     let mut pending = PENDING.get().borrow_mut();
-    let command = pg_sys::HeapTupleHeaderGetCmin((*tuple).t_data);
-    if pending
-        .as_ref()
-        .is_some_and(|departed| departed.table.root == table.root && departed.command == command)
-    {
+    if pending.as_ref().is_some_and(|departed| {
+        departed.table.root == table.root
+            && departed.command == pg_sys::HeapTupleHeaderGetCmin((*tuple).t_data)
+    }) {
         pending.take()
     } else {
         None
