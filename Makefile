@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install lint bench-reading bench-capture
+.PHONY: demo test setup install lint bench-reading bench-capture reliability-long
 
 demo:
 	bash scripts/demo.sh
@@ -26,3 +26,7 @@ bench-reading:
 
 bench-capture:
 	bash bench/capture.sh
+
+# The reliability tests in long mode (docs/reliability.md), on PostgreSQL 15.
+reliability-long: setup
+	RELIABILITY_SECONDS=60 CRASH_ROUNDS=10 CRASH_SECONDS=15 HOSTILE_EXAMPLES=2000 bash scripts/regress.sh

@@ -52,6 +52,8 @@ for script in tests/shell/*.sh; do
     if PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" PG_CONFIG="$PG_CONFIG" \
         bash "$script" >"$work/$name.log" 2>&1; then
         echo "shell test $name ... ok"
+        # What it measured (figures for docs/reliability.md), indented.
+        grep -E '^[{]|^round |^crash recoveries|^first failure' "$work/$name.log" | tail -n 4 | sed 's/^/    /' || true
         passed=$((passed + 1))
     else
         echo "shell test $name ... FAILED"

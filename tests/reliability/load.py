@@ -15,7 +15,8 @@ its tag and the number of row changes it made.
 check replays the trail, from the first event, strictly (an UPDATE or DELETE
 must find exactly its old values in the replayed row, an INSERT an empty
 slot) and compares the result with the tables' contents; checks that all
-events of one transaction have one actor, the one that transaction set; that
+events of one transaction have one actor, the one that transaction set, and
+one tx_id; that
 every acknowledged transaction's marker is in the trail; and with --exact (no
 crash in the run) that the number of events equals the number of row changes
 the clients committed.
@@ -230,6 +231,14 @@ def check(path, exact):
     mixed = [tx for tx, who in actors.items() if len(who) != 1 or None in who]
     if mixed:
         problems.append(f"{len(mixed)} transactions whose events do not have one actor")
+    # Every row a transaction writes carries its tag: one tag, one tx_id.
+    tx_of_tag = {}
+    for _, tx_id, _, _, action, _, _, new in events:
+        if action != "DELETE" and new.get("tag") not in (None, "shared"):
+            tx_of_tag.setdefault(new["tag"], set()).add(tx_id)
+    split = [tag for tag, txs in tx_of_tag.items() if len(txs) != 1]
+    if split:
+        problems.append(f"{len(split)} transactions whose events have several tx_ids, e.g. {split[:3]}")
     lost = [a["tag"] for a in acked if a["tag"] not in marker_tags]
     if lost:
         problems.append(f"{len(lost)} acknowledged commits missing from the trail, e.g. {lost[:3]}")
