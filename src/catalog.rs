@@ -229,7 +229,7 @@ unsafe fn key_columns(rel: pg_sys::Relation) -> Vec<CString> {
     let index_rel = pg_sys::index_open(index, pg_sys::AccessShareLock as _);
     let form = (*index_rel).rd_index;
     let nkeys = (*form).indnkeyatts as usize;
-    let desc = (*rel).rd_att;
+    let attrs = attributes((*rel).rd_att);
     let keys = (*form)
         .indkey
         .values
@@ -237,7 +237,7 @@ unsafe fn key_columns(rel: pg_sys::Relation) -> Vec<CString> {
         .iter()
         .filter(|attnum| **attnum > 0)
         .map(|attnum| {
-            let attr = attributes(desc)[*attnum as usize - 1];
+            let attr = attrs[*attnum as usize - 1];
             CStr::from_ptr(attr.attname.data.as_ptr()).to_owned()
         })
         .collect();

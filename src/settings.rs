@@ -14,7 +14,7 @@ static REQUIRE_ACTOR: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DROP_WITH_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// The current `audit_log.context` as a flat jsonb, parsed once when it was set.
-/// It is the setting's "extra", malloc'd and owned by the GUC machinery, which
+/// It is the setting's "extra", allocated for and owned by the GUC machinery, which
 /// hands it back to the assign hook on every change, rollback and reset.
 static CONTEXT_JSONB: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
