@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install lint bench-reading bench-capture reliability-long
+.PHONY: demo test setup install lint bench-reading bench-capture bench-ddl reliability-long
 
 demo:
 	bash scripts/demo.sh
@@ -26,6 +26,9 @@ bench-reading:
 
 bench-capture:
 	bash bench/capture.sh
+
+bench-ddl:
+	bash bench/ddl.sh
 
 # The reliability tests in long mode (docs/reliability.md), on PostgreSQL 15.
 reliability-long: setup

@@ -10,6 +10,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say "installing the extension into $("$PG_CONFIG" --pkglibdir)"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+# A small extension whose scripts run DDL on a tracked table (ddl_reach.sql).
+cp tests/extension/audit_log_test_ext* "$("$PG_CONFIG" --sharedir)/extension/"
 
 work=$(scratch_dir)
 port=$(free_port)

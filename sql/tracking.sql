@@ -2,6 +2,10 @@
 -- DEFINER) because creating triggers on another role's table needs it; who may
 -- call them is decided by EXECUTE grants (see privileges.sql). search_path is
 -- pinned so that no object of the caller's can stand in for a catalog one.
+-- Each looks tables up by key: enable_seqscan is off so that a plan made
+-- while audit_log.tracked was small never scans it whole once track_schema()
+-- or a migration has added thousands of rows to it in the same transaction
+-- (which made tracking N tables cost N^2).
 
 -- The capture triggers, in Rust (src/capture.rs).
 CREATE FUNCTION audit_log.capture_row()
@@ -44,6 +48,7 @@ CREATE FUNCTION audit_log.create_capture_triggers(target regclass)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
     part regclass;
@@ -51,10 +56,12 @@ BEGIN
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION audit_log.capture_row()',
                    'audit_log_row_' || target::oid, target);
+    -- Each relation looked up by key: a hash of all of pg_class per table
+    -- made track_schema() quadratic in the number of tables.
     FOR part IN
-        SELECT c.oid FROM pg_class c
-         WHERE c.oid IN (SELECT target UNION SELECT p.relid FROM pg_partition_tree(target) AS p)
-           AND c.relkind IN ('r', 'p')
+        SELECT m.relid
+          FROM (SELECT target AS relid UNION SELECT p.relid FROM pg_partition_tree(target) AS p) AS m
+         WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = m.relid) IN ('r', 'p')
     LOOP
         EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION audit_log.capture_truncate()',
@@ -67,21 +74,24 @@ CREATE FUNCTION audit_log.drop_capture_triggers(target regclass)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
     trg record;
 BEGIN
     FOR trg IN
         SELECT t.tgname, t.tgrelid::regclass AS rel
-          FROM pg_trigger t
-         WHERE t.tgrelid IN (SELECT target UNION SELECT p.relid FROM pg_partition_tree(target) AS p)
-           AND t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
-                            'audit_log.capture_truncate()'::regprocedure)
-           AND t.tgparentid = 0
-           AND (t.tgrelid = target
-                OR t.tgname IN (SELECT r.tgname FROM pg_trigger r
-                                 WHERE r.tgrelid = target
-                                   AND r.tgfoid = 'audit_log.capture_truncate()'::regprocedure))
+          FROM (SELECT target AS relid UNION SELECT p.relid FROM pg_partition_tree(target) AS p) AS m
+         CROSS JOIN LATERAL (SELECT t.tgname, t.tgrelid FROM pg_trigger t
+                              WHERE t.tgrelid = m.relid
+                                AND t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
+                                                 'audit_log.capture_truncate()'::regprocedure)
+                                AND t.tgparentid = 0
+                             OFFSET 0) AS t
+         WHERE t.tgrelid = target
+            OR t.tgname IN (SELECT r.tgname FROM pg_trigger r
+                             WHERE r.tgrelid = target
+                               AND r.tgfoid = 'audit_log.capture_truncate()'::regprocedure)
          ORDER BY t.tgrelid = target, t.tgname
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
@@ -95,6 +105,7 @@ CREATE FUNCTION audit_log.track(target regclass,
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
     rel record;
@@ -154,7 +165,7 @@ BEGIN
 
     SELECT a.relid INTO part
       FROM pg_partition_ancestors(target) AS a
-      JOIN audit_log.tracked t ON t.relid = a.relid
+     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = a.relid OFFSET 0) AS t
      WHERE a.relid <> target
      LIMIT 1;
     IF FOUND THEN
@@ -203,7 +214,7 @@ BEGIN
     -- Partitions tracked on their own are now covered by this table.
     FOR part IN
         SELECT t.relid FROM pg_partition_tree(target) AS p
-          JOIN audit_log.tracked t ON t.relid = p.relid
+         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = p.relid OFFSET 0) AS t
          WHERE p.relid <> target
     LOOP
         PERFORM audit_log.untrack(part);
@@ -234,6 +245,7 @@ CREATE FUNCTION audit_log.untrack(target regclass)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
     parent regclass;
@@ -245,7 +257,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = target) THEN
         SELECT a.relid INTO parent
           FROM pg_partition_ancestors(target) AS a
-          JOIN audit_log.tracked t ON t.relid = a.relid
+         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = a.relid OFFSET 0) AS t
          LIMIT 1;
         RAISE EXCEPTION 'table % is not tracked', target
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -267,6 +279,7 @@ CREATE FUNCTION audit_log.track_schema(schema_name name,
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 DECLARE
     nsp oid;

@@ -1,12 +1,27 @@
 //! What DDL does to tracked tables is recorded (sql/ddl.sql). Two event
 //! triggers bracket every command that can change a tracked table or its
-//! capture: at ddl_command_start they note the state of the tracked tables,
-//! their capture triggers and the log's own guards, at ddl_command_end they
-//! record what changed.
+//! capture: at ddl_command_start they note the command id the command starts
+//! at; while it runs, the relcache invalidations it causes say which relations
+//! it changed; at ddl_command_end the tracked tables among those are read as
+//! they were at the start (the catalogs under a snapshot of that command id)
+//! and compared with what they are now.
+//!
+//! A command pays for what it touches, not for what the database tracks: a
+//! CREATE TABLE beside 10,000 tracked tables looks at one relation. And
+//! nothing is kept between commands: no copy of any state waits for the end
+//! of the transaction.
+//!
+//! Invalidations rather than the parse tree: every way of changing a table's
+//! row, columns or triggers (ALTER through any of its tags, recursion to
+//! partitions and inheritance children, DROP ... CASCADE, DROP OWNED, DDL run
+//! by a function or an extension script) goes through them, so there is no
+//! list of statement shapes to keep complete. Only a schema rename changes no
+//! relation: it is read from the parse tree.
 //!
 //! Event triggers rather than a ProcessUtility hook: they are part of the
 //! database, so they fire in every session, including the first statement of
-//! a session that has not loaded this library yet.
+//! a session that has not loaded this library yet (the invalidation callback
+//! is registered when the library loads, which the start trigger does).
 //!
 //! The SQL functions doing the work are called straight through fmgr, which
 //! checks no EXECUTE right: they are SECURITY DEFINER and granted to nobody,
@@ -14,6 +29,7 @@
 //! being able to call them.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
 
 use pgrx::pg_sys;
@@ -24,16 +40,49 @@ use crate::ffi::function_info_v1;
 use crate::settings;
 use crate::storage::{self, Event};
 
-/// States noted at ddl_command_start, one per command under way (a
-/// command can run others, through a function), with the subtransaction
-/// level it started at: a command that failed inside a savepoint never
-/// reaches ddl_command_end, and its entry is dropped by the next one that does.
+/// One command under way (a command can run others, through a function),
+/// with the subtransaction level it started at: a command that failed inside
+/// a savepoint never reaches ddl_command_end, and its entry is dropped by the
+/// next one that does.
 struct Noted {
     nest_level: i32,
-    states: pg_sys::Datum,
+    /// The catalogs as this command found them: what a snapshot taken with
+    /// this command id sees.
+    command_id: pg_sys::CommandId,
+    /// Relations whose relcache entries were invalidated while this command
+    /// was the innermost one under way.
+    invalidated: BTreeSet<u32>,
+    /// A cache reset (sinval overflow) says nothing of what changed.
+    everything: bool,
+    /// ALTER SCHEMA ... RENAME TO: the new name.
+    renamed_schema: Option<CString>,
+    /// Under 0.2.0's schema (the library updated, ALTER EXTENSION audit_log
+    /// UPDATE not run yet): the whole watch state that version's
+    /// record_ddl() compares with, as its jsonb bytes.
+    legacy_state: Option<Vec<u8>>,
 }
 
+const WATCH_ROOTS: &CStr =
+    c"audit_log.ddl_watch_roots(pg_catalog.oid[],pg_catalog.oid[],pg_catalog.bool)";
+const LEGACY_WATCH_STATE: &CStr = c"audit_log.ddl_watch_state()";
+const LEGACY_RECORD_DDL: &CStr = c"audit_log.record_ddl(pg_catalog.jsonb,pg_catalog.text)";
+
 static NOTED: BackendLocal<RefCell<Vec<Noted>>> = BackendLocal::new(RefCell::new(Vec::new()));
+
+/// Relcache invalidation callback: `relid` changed (InvalidOid: anything may
+/// have). Runs inside PostgreSQL's invalidation processing: it must not fail.
+pub fn note_invalidated(relid: pg_sys::Oid) {
+    let Ok(mut noted) = NOTED.get().try_borrow_mut() else {
+        return;
+    };
+    if let Some(command) = noted.last_mut() {
+        if relid == pg_sys::InvalidOid {
+            command.everything = true;
+        } else {
+            command.invalidated.insert(relid.to_u32());
+        }
+    }
+}
 
 function_info_v1!(pg_finfo_audit_log_note_ddl_watch_state);
 
@@ -43,21 +92,47 @@ function_info_v1!(pg_finfo_audit_log_note_ddl_watch_state);
 pub unsafe extern "C-unwind" fn audit_log_note_ddl_watch_state(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    check_event_trigger(fcinfo, "note_ddl_watch_state");
-    // The extension's own scripts (CREATE/ALTER EXTENSION) set up the guards.
-    if pg_sys::creating_extension {
+    let data = check_event_trigger(fcinfo, "note_ddl_watch_state");
+    if building_this_extension() {
         return pg_sys::Datum::from(0);
     }
-    let states = pg_sys::OidFunctionCall0Coll(
-        function_oid(c"audit_log.ddl_watch_state()"),
-        pg_sys::InvalidOid,
-    );
-    let states = copy_to_transaction_memory(states);
+    // What earlier commands did must be below the noted command id, and
+    // their pending invalidations processed before collecting this one's.
+    pg_sys::CommandCounterIncrement();
+    let renamed_schema = renamed_schema(data.parsetree);
+    let legacy_state = match lookup_function(WATCH_ROOTS) {
+        Some(_) => None,
+        None => Some(legacy_watch_state()),
+    };
     NOTED.get().borrow_mut().push(Noted {
         nest_level: pg_sys::GetCurrentTransactionNestLevel(),
-        states,
+        command_id: pg_sys::GetCurrentCommandId(false),
+        invalidated: BTreeSet::new(),
+        everything: false,
+        renamed_schema,
+        legacy_state,
     });
     pg_sys::Datum::from(0)
+}
+
+/// 0.2.0's protocol, so that DDL keeps working, and being recorded, between
+/// installing this library and ALTER EXTENSION audit_log UPDATE.
+unsafe fn legacy_watch_state() -> Vec<u8> {
+    let state = pg_sys::OidFunctionCall0Coll(function_oid(LEGACY_WATCH_STATE), pg_sys::InvalidOid);
+    let varlena = pg_sys::pg_detoast_datum_packed(state.cast_mut_ptr());
+    let len = pgrx::varsize_any(varlena);
+    std::slice::from_raw_parts(varlena.cast::<u8>(), len).to_vec()
+}
+
+unsafe fn record_legacy(state: &[u8], command_tag: &CStr) {
+    let copy = pg_sys::palloc(state.len());
+    std::ptr::copy_nonoverlapping(state.as_ptr(), copy.cast::<u8>(), state.len());
+    pg_sys::OidFunctionCall2Coll(
+        function_oid(LEGACY_RECORD_DDL),
+        pg_sys::InvalidOid,
+        pg_sys::Datum::from(copy),
+        pg_sys::Datum::from(pg_sys::cstring_to_text(command_tag.as_ptr())),
+    );
 }
 
 function_info_v1!(pg_finfo_audit_log_record_ddl);
@@ -69,7 +144,7 @@ pub unsafe extern "C-unwind" fn audit_log_record_ddl(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     let data = check_event_trigger(fcinfo, "record_ddl");
-    if pg_sys::creating_extension {
+    if building_this_extension() {
         return pg_sys::Datum::from(0);
     }
     let level = pg_sys::GetCurrentTransactionNestLevel();
@@ -83,19 +158,151 @@ pub unsafe extern "C-unwind" fn audit_log_record_ddl(
     let Some(noted) = noted else {
         return pg_sys::Datum::from(0);
     };
-    let command_tag = pg_sys::GetCommandTagName(data.tag);
-    pg_sys::OidFunctionCall2Coll(
-        function_oid(c"audit_log.record_ddl(pg_catalog.jsonb,pg_catalog.text)"),
-        pg_sys::InvalidOid,
-        noted.states,
-        pg_sys::Datum::from(pg_sys::cstring_to_text(command_tag)),
-    );
+    let command_tag = CStr::from_ptr(pg_sys::GetCommandTagName(data.tag));
+
+    // The locks our lookups take belong to the transaction, not to the
+    // statement's portal: past 15 locks, dropping a portal walks every lock
+    // the transaction holds, and a migration that created a thousand tables
+    // holds thousands (each DDL statement would cost what the migration did
+    // so far). On error, (sub)transaction abort restores the owner.
+    let statement_owner = pg_sys::CurrentResourceOwner;
+    pg_sys::CurrentResourceOwner = pg_sys::CurTransactionResourceOwner;
+    match &noted.legacy_state {
+        Some(state) => record_legacy(state, command_tag),
+        None => record_changes(&noted, command_tag),
+    }
+    pg_sys::CurrentResourceOwner = statement_owner;
     pg_sys::Datum::from(0)
+}
+
+/// Finds the tracked tables `noted`'s command may have changed, and records
+/// what it did to them.
+unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
+    let creates_tables = matches!(
+        command_tag.to_bytes(),
+        b"CREATE TABLE" | b"CREATE TABLE AS" | b"SELECT INTO"
+    );
+    let schemas: Vec<pg_sys::Oid> = noted
+        .renamed_schema
+        .iter()
+        .map(|name| pg_sys::get_namespace_oid(name.as_ptr(), true))
+        .filter(|oid| *oid != pg_sys::InvalidOid)
+        .collect();
+    let relids: Vec<pg_sys::Oid> = noted
+        .invalidated
+        .iter()
+        .map(|oid| pg_sys::Oid::from(*oid))
+        .collect();
+    let guards_touched = noted
+        .invalidated
+        .contains(&storage::objects().events.to_u32());
+    let watch_roots = function_oid(WATCH_ROOTS);
+    let roots_under = |command_id| {
+        datum_oids(under_snapshot(command_id, || {
+            pg_sys::OidFunctionCall3Coll(
+                watch_roots,
+                pg_sys::InvalidOid,
+                oid_array(&relids),
+                oid_array(&schemas),
+                pg_sys::Datum::from(noted.everything),
+            )
+        }))
+    };
+    // Now: the tables the command worked on, renamed, attached or created as
+    // partitions; a tracked table whose tree changed is invalidated itself.
+    // Before: only needed for what the command dropped, which is gone now.
+    let mut roots = roots_under(pg_sys::GetCurrentCommandId(false));
+    if noted.everything || relids.iter().any(|relid| !relation_exists(*relid)) {
+        roots.extend(roots_under(noted.command_id));
+    }
+
+    if !roots.is_empty() || guards_touched {
+        let roots: Vec<pg_sys::Oid> = roots.into_iter().map(pg_sys::Oid::from).collect();
+        let roots = oid_array(&roots);
+        let before = under_snapshot(noted.command_id, || {
+            pg_sys::OidFunctionCall2Coll(
+                function_oid(c"audit_log.ddl_watch_state(pg_catalog.oid[],pg_catalog.bool)"),
+                pg_sys::InvalidOid,
+                roots,
+                pg_sys::Datum::from(guards_touched),
+            )
+        });
+        pg_sys::OidFunctionCall3Coll(
+            function_oid(
+                c"audit_log.record_ddl(pg_catalog.jsonb,pg_catalog.text,pg_catalog.oid[])",
+            ),
+            pg_sys::InvalidOid,
+            before,
+            pg_sys::Datum::from(pg_sys::cstring_to_text(command_tag.as_ptr())),
+            roots,
+        );
+    }
+    if creates_tables {
+        pg_sys::OidFunctionCall0Coll(
+            function_oid(c"audit_log.follow_new_tables()"),
+            pg_sys::InvalidOid,
+        );
+    }
 }
 
 /// At transaction end nothing noted is still wanted.
 pub fn forget_noted_states() {
     NOTED.get().borrow_mut().clear();
+}
+
+/// The extension's own scripts (CREATE/ALTER EXTENSION audit_log) set up the
+/// guards and the tracking tables; another extension's script is DDL like
+/// any other.
+unsafe fn building_this_extension() -> bool {
+    pg_sys::creating_extension
+        && pg_sys::CurrentExtensionObject == pg_sys::get_extension_oid(c"audit_log".as_ptr(), true)
+}
+
+/// ALTER SCHEMA ... RENAME TO changes the names of the tables in it without
+/// changing any of them.
+unsafe fn renamed_schema(parsetree: *mut pg_sys::Node) -> Option<CString> {
+    if parsetree.is_null() || (*parsetree).type_ != pg_sys::NodeTag::T_RenameStmt {
+        return None;
+    }
+    let stmt = &*parsetree.cast::<pg_sys::RenameStmt>();
+    if stmt.renameType != pg_sys::ObjectType::OBJECT_SCHEMA || stmt.newname.is_null() {
+        return None;
+    }
+    Some(CStr::from_ptr(stmt.newname).to_owned())
+}
+
+/// Runs `read` with the catalogs as a snapshot with `command_id` sees them:
+/// what this transaction did before that command, nothing after. The
+/// functions it calls are STABLE, so their queries use this snapshot.
+unsafe fn under_snapshot<T>(command_id: pg_sys::CommandId, read: impl FnOnce() -> T) -> T {
+    pg_sys::PushCopiedSnapshot(pg_sys::GetTransactionSnapshot());
+    (*pg_sys::GetActiveSnapshot()).curcid = command_id;
+    let result = read();
+    pg_sys::PopActiveSnapshot();
+    result
+}
+
+unsafe fn relation_exists(relid: pg_sys::Oid) -> bool {
+    pg_sys::SearchSysCacheExists(
+        pg_sys::SysCacheIdentifier::RELOID as _,
+        pg_sys::Datum::from(relid),
+        pg_sys::Datum::from(0),
+        pg_sys::Datum::from(0),
+        pg_sys::Datum::from(0),
+    )
+}
+
+unsafe fn oid_array(oids: &[pg_sys::Oid]) -> pg_sys::Datum {
+    oids.to_vec().into_datum().expect("an array is never NULL")
+}
+
+unsafe fn datum_oids(datum: pg_sys::Datum) -> BTreeSet<u32> {
+    Vec::<Option<pg_sys::Oid>>::from_datum(datum, false)
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|oid| oid.to_u32())
+        .collect()
 }
 
 unsafe fn check_event_trigger<'a>(
@@ -115,13 +322,16 @@ unsafe fn check_event_trigger<'a>(
 
 /// Types qualified too: a `text` type of the caller's must not make the
 /// lookup resolve elsewhere.
-unsafe fn function_oid(signature: &CStr) -> pg_sys::Oid {
+unsafe fn lookup_function(signature: &CStr) -> Option<pg_sys::Oid> {
     let text = pg_sys::cstring_to_text(signature.as_ptr());
     pgrx::direct_function_call::<pg_sys::Oid>(
         pg_sys::to_regprocedure,
         &[Some(pg_sys::Datum::from(text))],
     )
-    .unwrap_or_else(|| {
+}
+
+unsafe fn function_oid(signature: &CStr) -> pg_sys::Oid {
+    lookup_function(signature).unwrap_or_else(|| {
         ereport!(
             ERROR,
             PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
@@ -132,15 +342,6 @@ unsafe fn function_oid(signature: &CStr) -> pg_sys::Oid {
             "Run ALTER EXTENSION audit_log UPDATE."
         );
     })
-}
-
-/// The noted states must outlive the command's memory until ddl_command_end.
-unsafe fn copy_to_transaction_memory(datum: pg_sys::Datum) -> pg_sys::Datum {
-    let varlena = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
-    let len = pgrx::varsize_any(varlena);
-    let copy = pg_sys::MemoryContextAlloc(pg_sys::TopTransactionContext, len);
-    std::ptr::copy_nonoverlapping(varlena.cast::<u8>(), copy.cast::<u8>(), len);
-    pg_sys::Datum::from(copy)
 }
 
 function_info_v1!(pg_finfo_audit_log_record_ddl_event);

@@ -80,6 +80,7 @@ pub extern "C-unwind" fn _PG_init() {
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     catalog::invalidate(relid);
     storage::invalidate(relid);
+    ddl::note_invalidated(relid);
 }
 
 /// The statement is over: close the log it wrote events to.

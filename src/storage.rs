@@ -174,12 +174,15 @@ const EVENT_COLUMNS: [&str; 14] = [
 /// The log opened for writing: relation, indexes, executor state and slot,
 /// kept from one event to the next so that a statement changing a million
 /// rows opens them once, not a million times. Opened under the transaction's
-/// resource owner and memory, so that subtransactions (savepoints, PL/pgSQL
-/// exception blocks) can come and go; closed when the statement ends
-/// (ExecutorEnd), before commit, or forgotten on abort, whose cleanup releases
-/// what it held.
+/// resource owner, so that subtransactions (savepoints, PL/pgSQL exception
+/// blocks) can come and go, in a memory context of its own below the
+/// transaction's, deleted when it closes: a transaction that opens it again
+/// and again (a DDL event per statement of a long migration) does not pile up
+/// what opening allocates. Closed when the statement ends (ExecutorEnd),
+/// before commit, or forgotten on abort, whose cleanup releases what it held.
 #[derive(Clone, Copy)]
 struct Writer {
+    memory: pg_sys::MemoryContext,
     rel: pg_sys::Relation,
     estate: *mut pg_sys::EState,
     result_rel: *mut pg_sys::ResultRelInfo,
@@ -196,7 +199,14 @@ fn writer() -> Writer {
     let writer = unsafe {
         let owner = pg_sys::CurrentResourceOwner;
         pg_sys::CurrentResourceOwner = pg_sys::TopTransactionResourceOwner;
-        let memory = pg_sys::MemoryContextSwitchTo(pg_sys::TopTransactionContext);
+        let writer_memory = pg_sys::AllocSetContextCreateExtended(
+            pg_sys::TopTransactionContext,
+            c"audit_log writer".as_ptr(),
+            pg_sys::ALLOCSET_DEFAULT_MINSIZE as _,
+            pg_sys::ALLOCSET_DEFAULT_INITSIZE as _,
+            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as _,
+        );
+        let memory = pg_sys::MemoryContextSwitchTo(writer_memory);
         let rel = pg_sys::table_open(objects.events, pg_sys::RowExclusiveLock as _);
         check_shape((*rel).rd_att);
         let estate = pg_sys::CreateExecutorState();
@@ -209,6 +219,7 @@ fn writer() -> Writer {
         pg_sys::MemoryContextSwitchTo(memory);
         pg_sys::CurrentResourceOwner = owner;
         Writer {
+            memory: writer_memory,
             rel,
             estate,
             result_rel,
@@ -231,6 +242,7 @@ pub fn close_writer() {
         pg_sys::ExecCloseIndices(writer.result_rel);
         pg_sys::table_close(writer.rel, pg_sys::NoLock as _);
         pg_sys::FreeExecutorState(writer.estate);
+        pg_sys::MemoryContextDelete(writer.memory);
         pg_sys::CurrentResourceOwner = owner;
     }
 }

@@ -32,7 +32,13 @@ INSERT INTO staff VALUES (1, 'Ada', 100), (2, 'Alan', 200);
 UPDATE staff SET name = 'Ada L.' WHERE id = 1;
 DELETE FROM staff WHERE id = 2;
 TRUNCATE staff;
+ALTER TABLE staff ADD COLUMN note text;
 SQL
+    # The library is already the new one: DDL under the old schema still
+    # works, and is recorded from the version that started recording it.
+    ddl=$(psql -At -d upgrade_old -c "SELECT count(*) FROM audit_log.events WHERE action = 'DDL'")
+    expected_ddl=1; [ "$old" = 0.1.0 ] && expected_ddl=0
+    [ "$ddl" = "$expected_ddl" ] || { echo "$old: $ddl DDL events before the upgrade, expected $expected_ddl"; exit 1; }
     psql -At -d upgrade_old -c "$trail" >"$work/before.txt"
     psql -d upgrade_old -c "ALTER EXTENSION audit_log UPDATE"
 

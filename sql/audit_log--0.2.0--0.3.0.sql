@@ -1,0 +1,736 @@
+-- audit_log 0.2.0 -> 0.3.0. Frozen: what 0.3.0 changed, as 0.3.0 defines it.
+-- A fresh install of 0.3.0 and 0.2.0 updated with this script have the same
+-- schema (tests/shell/upgrade_keeps_the_trail.sh compares them).
+--
+-- - DDL costs what the command touches: the watch state is read for the
+--   tracked tables a command invalidated or worked on, under a snapshot of
+--   its start, instead of for every tracked table at every command;
+-- - renames through ALTER VIEW, ALTER MATERIALIZED VIEW, ALTER INDEX and
+--   ALTER FOREIGN TABLE are followed like ALTER TABLE's;
+-- - tables created by an extension's script are not taken in by
+--   follow_new_tables;
+-- - track() and track_schema() cost the same per table however many tables
+--   the database holds.
+
+DROP EVENT TRIGGER audit_log_ddl_start;
+DROP EVENT TRIGGER audit_log_ddl_end;
+DROP FUNCTION audit_log.ddl_watch_state();
+DROP FUNCTION audit_log.record_ddl(jsonb, text);
+
+-- Every relation looked up by key: a hash of all of pg_class per table
+-- made track_schema() quadratic in the number of tables.
+CREATE OR REPLACE FUNCTION audit_log.create_capture_triggers(target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    part regclass;
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION audit_log.capture_row()',
+                   'audit_log_row_' || target::oid, target);
+    -- Each relation looked up by key: a hash of all of pg_class per table
+    -- made track_schema() quadratic in the number of tables.
+    FOR part IN
+        SELECT m.relid
+          FROM (SELECT target AS relid UNION SELECT p.relid FROM pg_partition_tree(target) AS p) AS m
+         WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = m.relid) IN ('r', 'p')
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION audit_log.capture_truncate()',
+                       'audit_log_truncate_' || target::oid, part);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION audit_log.drop_capture_triggers(target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    trg record;
+BEGIN
+    FOR trg IN
+        SELECT t.tgname, t.tgrelid::regclass AS rel
+          FROM (SELECT target AS relid UNION SELECT p.relid FROM pg_partition_tree(target) AS p) AS m
+         CROSS JOIN LATERAL (SELECT t.tgname, t.tgrelid FROM pg_trigger t
+                              WHERE t.tgrelid = m.relid
+                                AND t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
+                                                 'audit_log.capture_truncate()'::regprocedure)
+                                AND t.tgparentid = 0
+                             OFFSET 0) AS t
+         WHERE t.tgrelid = target
+            OR t.tgname IN (SELECT r.tgname FROM pg_trigger r
+                             WHERE r.tgrelid = target
+                               AND r.tgfoid = 'audit_log.capture_truncate()'::regprocedure)
+         ORDER BY t.tgrelid = target, t.tgname
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION audit_log.track(target regclass,
+                                exclude_columns text[] DEFAULT '{}',
+                                redact_columns text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    rel record;
+    previous record;
+    keys text[];
+    bad text;
+    part regclass;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'audit_log.track(): target must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    exclude_columns := coalesce(track.exclude_columns, '{}');
+    redact_columns := coalesce(track.redact_columns, '{}');
+
+    SELECT c.relkind, c.relpersistence, n.nspname
+      INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    IF rel.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'cannot track %: it is %', target,
+            CASE rel.relkind
+                WHEN 'v' THEN 'a view'
+                WHEN 'm' THEN 'a materialized view'
+                WHEN 'f' THEN 'a foreign table'
+                WHEN 'S' THEN 'a sequence'
+                WHEN 'i' THEN 'an index'
+                WHEN 'I' THEN 'a partitioned index'
+                WHEN 'c' THEN 'a composite type'
+                WHEN 't' THEN 'a TOAST table'
+                ELSE 'not a table'
+            END
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Only ordinary and partitioned tables can be tracked.';
+    END IF;
+    IF rel.relpersistence = 't' THEN
+        RAISE EXCEPTION 'cannot track temporary table %', target
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'A temporary table disappears with its session; its changes cannot be part of a lasting trail.';
+    END IF;
+    IF rel.nspname IN ('pg_catalog', 'information_schema') OR rel.nspname LIKE 'pg\_toast%' THEN
+        RAISE EXCEPTION 'cannot track system catalog %', target
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF rel.nspname = 'audit_log' OR EXISTS (
+        SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = target
+           AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+           AND e.extname = 'audit_log')
+    THEN
+        RAISE EXCEPTION 'cannot track %: it belongs to the audit_log extension', target
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+
+    -- Serialize with concurrent track()/untrack() of the same table.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
+
+    SELECT a.relid INTO part
+      FROM pg_partition_ancestors(target) AS a
+     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = a.relid OFFSET 0) AS t
+     WHERE a.relid <> target
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % is already tracked through partitioned table %', target, part
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Its changes are recorded as changes of %s; change options there.', part);
+    END IF;
+
+    IF array_position(exclude_columns || redact_columns, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'column names in exclude_columns and redact_columns must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT c INTO bad
+      FROM unnest(exclude_columns || redact_columns) AS c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = target AND a.attname = c
+                          AND a.attnum > 0 AND NOT a.attisdropped)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" of table % does not exist', bad, target
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    SELECT c INTO bad FROM unnest(exclude_columns) AS c WHERE c = ANY (redact_columns) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" cannot be both excluded and redacted', bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    keys := audit_log.identity_columns(target);
+    SELECT c INTO bad FROM unnest(exclude_columns || redact_columns) AS c WHERE c = ANY (keys) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" identifies the rows of % and cannot be excluded or redacted', bad, target
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'entity_id records the primary key (or replica identity), so it would reveal the column anyway.';
+    END IF;
+    IF cardinality(keys) = 0 THEN
+        RAISE WARNING 'table % has no primary key or replica identity index: entity_id will be NULL in its events', target
+            USING HINT = 'Add a primary key so that each event names the row it changed.';
+    END IF;
+
+    -- Keep the order given, drop repeats.
+    exclude_columns := ARRAY(SELECT c FROM unnest(exclude_columns) WITH ORDINALITY AS u(c, o)
+                              GROUP BY c ORDER BY min(o));
+    redact_columns := ARRAY(SELECT c FROM unnest(redact_columns) WITH ORDINALITY AS u(c, o)
+                             GROUP BY c ORDER BY min(o));
+
+    -- Partitions tracked on their own are now covered by this table.
+    FOR part IN
+        SELECT t.relid FROM pg_partition_tree(target) AS p
+         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = p.relid OFFSET 0) AS t
+         WHERE p.relid <> target
+    LOOP
+        PERFORM audit_log.untrack(part);
+    END LOOP;
+
+    -- Triggers are recreated rather than kept: the DDL tells every session to
+    -- drop what it cached about the table, and repairs a trigger that went
+    -- missing. The table leaves audit_log.tracked while they are dropped, so
+    -- that this is not recorded as silencing it (see ddl.sql).
+    DELETE FROM audit_log.tracked t WHERE t.relid = target
+    RETURNING t.tracked_since, t.tracked_by INTO previous;
+    IF FOUND THEN
+        PERFORM audit_log.drop_capture_triggers(target);
+    END IF;
+    INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
+    VALUES (target, track.exclude_columns, track.redact_columns,
+            coalesce(previous.tracked_since, statement_timestamp()),
+            coalesce(previous.tracked_by, session_user));
+    PERFORM audit_log.create_capture_triggers(target);
+
+    PERFORM audit_log.record_tracking('TRACK', target,
+        jsonb_build_object('exclude_columns', to_jsonb(track.exclude_columns),
+                           'redact_columns', to_jsonb(track.redact_columns)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION audit_log.untrack(target regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    parent regclass;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'audit_log.untrack(): target must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = target) THEN
+        SELECT a.relid INTO parent
+          FROM pg_partition_ancestors(target) AS a
+         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = a.relid OFFSET 0) AS t
+         LIMIT 1;
+        RAISE EXCEPTION 'table % is not tracked', target
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE WHEN parent IS NULL THEN ''
+                              ELSE format('Its changes are recorded through partitioned table %s.', parent) END;
+    END IF;
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
+    -- Out of audit_log.tracked first: dropping the triggers of a table still
+    -- tracked would be recorded as silencing it (see ddl.sql).
+    DELETE FROM audit_log.tracked t WHERE t.relid = target;
+    PERFORM audit_log.drop_capture_triggers(target);
+    PERFORM audit_log.record_tracking('UNTRACK', target, NULL);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION audit_log.track_schema(schema_name name,
+                                       exclude_tables text[] DEFAULT '{}',
+                                       follow_new_tables boolean DEFAULT true)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    nsp oid;
+    missing text;
+    rel regclass;
+    counted integer := 0;
+BEGIN
+    IF track_schema.schema_name IS NULL OR track_schema.follow_new_tables IS NULL THEN
+        RAISE EXCEPTION 'audit_log.track_schema(): schema_name and follow_new_tables must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    exclude_tables := coalesce(track_schema.exclude_tables, '{}');
+    IF array_position(exclude_tables, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'table names in exclude_tables must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT n.oid INTO nsp FROM pg_namespace n WHERE n.nspname = track_schema.schema_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schema "%" does not exist', track_schema.schema_name
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    SELECT x INTO missing
+      FROM unnest(exclude_tables) AS x
+     WHERE NOT EXISTS (SELECT 1 FROM pg_class c
+                        WHERE c.relnamespace = nsp AND c.relname = x AND c.relkind IN ('r', 'p'))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table "%" does not exist in schema "%"', missing, track_schema.schema_name
+            USING ERRCODE = 'undefined_table';
+    END IF;
+
+    -- Partitions follow their parent; tables of extensions belong to them.
+    FOR rel IN
+        SELECT c.oid::regclass
+          FROM pg_class c
+         WHERE c.relnamespace = nsp
+           AND c.relkind IN ('r', 'p')
+           AND NOT c.relispartition
+           AND c.relpersistence <> 't'
+           AND c.relname <> ALL (exclude_tables)
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                              AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')
+         ORDER BY c.relname
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = rel) THEN
+            PERFORM audit_log.track(rel);
+        END IF;
+        counted := counted + 1;
+    END LOOP;
+
+    INSERT INTO audit_log.tracked_schemas AS s (schema_name, exclude_tables, follow_new_tables)
+    VALUES (track_schema.schema_name, exclude_tables, track_schema.follow_new_tables)
+    ON CONFLICT ON CONSTRAINT tracked_schemas_pkey DO UPDATE
+       SET exclude_tables = EXCLUDED.exclude_tables,
+           follow_new_tables = EXCLUDED.follow_new_tables;
+    RETURN counted;
+END
+$$;
+
+-- The tracked tables a command may have changed: those among the relations
+-- it invalidated (src/ddl.rs collects them) or worked on (an ALTER TABLE that
+-- changes nothing invalidates nothing, but is still recorded), the tables of
+-- the schemas it renamed, and the tracked ancestors of any of them; every
+-- tracked table after a cache reset, which says nothing of what changed.
+-- Run twice by ddl_command_end, under the snapshot of the command's start and
+-- under the current one: plain catalog scans only, no syscache lookups, so
+-- that it reads the catalogs as of the snapshot it runs under.
+--
+-- Here and in ddl_watch_state() and record_ddl(), a command touches a
+-- handful of tables among thousands: every catalog row is reached by key,
+-- through LATERAL subqueries fenced with OFFSET 0 and scalar subqueries with
+-- LIMIT 1, which the planner cannot turn into a hash of a whole catalog (it
+-- cannot know how few rows come out of an array or a jsonb value); and the
+-- functions are PL/pgSQL with generic plans, made once per session rather
+-- than once per command, never compiled by JIT (a generic plan's cost
+-- estimate can pass jit_above_cost: 20 ms of compilation for a lookup), and
+-- never scanning a table whole: a plan made while audit_log.tracked or
+-- pg_inherits were small must not scan them whole once a migration has
+-- added thousands of rows to them in the same transaction.
+CREATE FUNCTION audit_log.ddl_watch_roots(relids oid[], schemas oid[], everything boolean)
+RETURNS oid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET enable_seqscan = off
+AS $$
+BEGIN
+    IF everything THEN
+        RETURN ARRAY(SELECT t.relid::oid FROM audit_log.tracked t ORDER BY 1);
+    END IF;
+    relids := relids || ARRAY(SELECT c.objid FROM pg_event_trigger_ddl_commands() AS c
+                               WHERE c.classid = 'pg_class'::regclass);
+    IF cardinality(schemas) > 0 THEN
+        relids := relids || ARRAY(SELECT c.oid FROM pg_class c
+                                   WHERE c.relnamespace = ANY (schemas) AND c.relkind IN ('r', 'p'));
+    END IF;
+    RETURN ARRAY(
+        WITH RECURSIVE up(relid) AS (
+            SELECT r FROM unnest(relids) AS r
+            UNION
+            SELECT i.inhparent
+              FROM up CROSS JOIN LATERAL (SELECT i.inhparent FROM pg_inherits i
+                                           WHERE i.inhrelid = up.relid OFFSET 0) AS i)
+        SELECT t.relid
+          FROM up CROSS JOIN LATERAL (SELECT t.relid::oid FROM audit_log.tracked t
+                                       WHERE t.relid = up.relid::regclass OFFSET 0) AS t
+         ORDER BY 1);
+END
+$$;
+
+-- The capture triggers of the given tracked tables and their partitions, and
+-- the log's own guards when asked, by trigger OID; the tables and partitions,
+-- by OID, with their name and tracked table; the excluded and redacted
+-- columns of each, by column number. Read under the snapshot of the
+-- command's start (so, like ddl_watch_roots(), with plain catalog scans).
+CREATE FUNCTION audit_log.ddl_watch_state(roots oid[], with_guards boolean)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET enable_seqscan = off
+AS $$
+BEGIN
+    RETURN (
+    WITH RECURSIVE
+    -- Captured now: a restore recreates tracked tables and their constraints
+    -- before their capture triggers, and records nothing.
+    watched AS (
+        SELECT t.relid AS root, t.exclude_columns, t.redact_columns
+          FROM unnest(roots) AS r
+         CROSS JOIN LATERAL (SELECT t.relid::oid, t.exclude_columns, t.redact_columns
+                               FROM audit_log.tracked t
+                              WHERE t.relid = r::regclass OFFSET 0) AS t
+         WHERE (SELECT true FROM pg_trigger tg
+                 WHERE tg.tgrelid = t.relid
+                   AND tg.tgname = ('audit_log_row_' || t.relid)::name
+                   AND tg.tgfoid = 'audit_log.capture_row()'::regprocedure)
+            OR (SELECT true FROM pg_trigger tg
+                 WHERE tg.tgrelid = t.relid
+                   AND tg.tgfoid IN ('audit_log.capture_row()'::regprocedure,
+                                     'audit_log.capture_truncate()'::regprocedure)
+                 LIMIT 1)),
+    member(root, relid) AS (
+        SELECT w.root, w.root FROM watched w
+        UNION ALL
+        SELECT m.root, i.inhrelid
+          FROM member m
+         CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i
+                              WHERE i.inhparent = m.relid
+                                AND (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid) OFFSET 0) AS i),
+    -- A table referenced by many foreign keys has thousands of triggers:
+    -- its two capture triggers are looked up by name. Only a table where they
+    -- are not both there under their names (one was renamed or dropped by
+    -- hand, which was recorded) has all its triggers looked at.
+    canonical AS (
+        SELECT m.root, m.relid, t.oid, t.tgrelid, t.tgname, t.tgenabled
+          FROM member m
+         CROSS JOIN LATERAL (VALUES (('audit_log_row_' || m.root)::name),
+                                    (('audit_log_truncate_' || m.root)::name)) AS n(tgname)
+         -- One equality per name: a list of names would let the planner
+         -- look at every trigger of the table and filter.
+         CROSS JOIN LATERAL (SELECT t.oid, t.tgrelid, t.tgname, t.tgenabled FROM pg_trigger t
+                              WHERE t.tgrelid = m.relid
+                                AND t.tgname = n.tgname
+                                AND t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
+                                                 'audit_log.capture_truncate()'::regprocedure)
+                             OFFSET 0) AS t),
+    irregular AS (
+        SELECT m.relid FROM member m
+         WHERE (SELECT count(*) FROM canonical c WHERE c.relid = m.relid) < 2),
+    watched_triggers AS (
+        SELECT c.oid, c.tgrelid, c.tgname, c.tgenabled
+          FROM canonical c
+         WHERE c.relid NOT IN (SELECT i.relid FROM irregular i)
+        UNION ALL
+        SELECT t.oid, t.tgrelid, t.tgname, t.tgenabled
+          FROM irregular i
+         CROSS JOIN LATERAL (SELECT t.oid, t.tgrelid, t.tgname, t.tgenabled FROM pg_trigger t
+                              WHERE t.tgrelid = i.relid
+                                AND t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
+                                                 'audit_log.capture_truncate()'::regprocedure) OFFSET 0) AS t
+        UNION ALL
+        SELECT t.oid, t.tgrelid, t.tgname, t.tgenabled FROM pg_trigger t
+         WHERE with_guards AND t.tgrelid = 'audit_log.events'::regclass)
+    SELECT jsonb_build_object(
+        'triggers',
+        (SELECT coalesce(jsonb_object_agg(t.oid::text,
+                                          jsonb_build_object('table', t.tgrelid::oid,
+                                                             'name', t.tgname,
+                                                             'enabled', t.tgenabled)),
+                         '{}')
+           FROM watched_triggers t),
+        'tables',
+        (SELECT coalesce(jsonb_object_agg(m.relid::text,
+                                          jsonb_build_object('name', c.name, 'root', m.root)),
+                         '{}')
+           FROM member m
+          CROSS JOIN LATERAL (
+                SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+                  FROM pg_class c
+                 CROSS JOIN LATERAL (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace OFFSET 0) AS n
+                 WHERE c.oid = m.relid OFFSET 0) AS c),
+        'options',
+        (SELECT coalesce(jsonb_object_agg(w.root::text,
+                    jsonb_build_object(
+                        'exclude', (SELECT coalesce(jsonb_agg(a.attnum ORDER BY u.ord), '[]')
+                                      FROM unnest(w.exclude_columns) WITH ORDINALITY AS u(name, ord)
+                                     CROSS JOIN LATERAL (SELECT a.attnum FROM pg_attribute a
+                                                          WHERE a.attrelid = w.root AND a.attname = u.name OFFSET 0) AS a),
+                        'redact', (SELECT coalesce(jsonb_agg(a.attnum ORDER BY u.ord), '[]')
+                                     FROM unnest(w.redact_columns) WITH ORDINALITY AS u(name, ord)
+                                    CROSS JOIN LATERAL (SELECT a.attnum FROM pg_attribute a
+                                                         WHERE a.attrelid = w.root AND a.attname = u.name OFFSET 0) AS a))),
+                         '{}')
+           FROM watched w
+          WHERE cardinality(w.exclude_columns) + cardinality(w.redact_columns) > 0)));
+END
+$$;
+
+-- Compares the catalogs with what ddl_watch_state() saw before the command
+-- and records what changed, per tracked table. roots: the tracked tables the
+-- command may have changed (ddl_watch_roots(), before and after it).
+CREATE FUNCTION audit_log.record_ddl(before jsonb, command_tag text, roots oid[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET enable_seqscan = off
+AS $$
+DECLARE
+    trigger_changes jsonb;
+    touched oid[];
+    target record;
+    kept_excluded text[];
+    kept_redacted text[];
+    options_followed boolean;
+    attached jsonb := '{}';
+    part record;
+BEGIN
+    IF cardinality(roots) > 0 OR before -> 'triggers' <> '{}' THEN
+        SELECT jsonb_agg(jsonb_build_object(
+                   'relid', (w.value ->> 'table')::oid,
+                   'trigger', w.value ->> 'name',
+                   'change', CASE
+                       WHEN t.oid IS NULL THEN 'dropped'
+                       WHEN t.tgname <> w.value ->> 'name' THEN 'renamed'
+                       WHEN t.tgenabled = 'D' THEN 'disabled'
+                       WHEN t.tgenabled = 'R' THEN 'fires only under session_replication_role = replica'
+                       WHEN t.tgenabled = 'A' THEN 'fires always, also under session_replication_role = replica'
+                       ELSE 'enabled'
+                   END,
+                   'new_name', CASE WHEN t.tgname <> w.value ->> 'name' THEN t.tgname END))
+          INTO trigger_changes
+          FROM jsonb_each(before -> 'triggers') AS w
+          LEFT JOIN LATERAL (SELECT t.oid, t.tgname, t.tgenabled FROM pg_trigger t
+                              WHERE t.oid = w.key::oid OFFSET 0) AS t ON true
+         WHERE (t.oid IS NULL
+                -- A trigger that went with its table is part of the table's drop.
+                AND (SELECT true FROM pg_class c WHERE c.oid = (w.value ->> 'table')::oid LIMIT 1))
+            OR t.tgname <> w.value ->> 'name'
+            OR t.tgenabled::text <> w.value ->> 'enabled';
+
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(trigger_changes) AS c
+                    WHERE (c ->> 'relid')::oid = 'audit_log.events'::regclass) THEN
+            RAISE EXCEPTION 'the triggers that keep audit_log.events append-only cannot be disabled, renamed or dropped'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+
+        -- Tables the command worked on (none for DROP: those are found missing).
+        IF command_tag NOT LIKE 'DROP %' THEN
+            SELECT array_agg(DISTINCT c.objid) INTO touched
+              FROM pg_event_trigger_ddl_commands() AS c
+             WHERE c.classid = 'pg_class'::regclass;
+        END IF;
+
+        -- Partitions that joined a tracked table (CREATE TABLE ... PARTITION OF,
+        -- ATTACH PARTITION) get its TRUNCATE trigger (row triggers are cloned by
+        -- PostgreSQL); one that was tracked on its own is untracked first.
+        FOR part IN
+            SELECT t.relid AS root, p.relid AS partition
+              FROM unnest(roots) AS r
+             CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
+             CROSS JOIN LATERAL pg_partition_tree(t.relid) AS p
+             WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = p.relid) IN ('r', 'p')
+               AND p.relid <> t.relid
+               AND (t.relid::oid = ANY (touched) OR p.relid::oid = ANY (touched))
+               -- New to this table's tree (a trigger dropped by hand stays dropped).
+               AND (before #>> ARRAY['tables', p.relid::oid::text, 'root'])::oid IS DISTINCT FROM t.relid::oid
+               AND (SELECT true FROM pg_trigger tg
+                     WHERE tg.tgrelid = p.relid
+                       AND tg.tgname = 'audit_log_truncate_' || t.relid::oid
+                     LIMIT 1) IS NULL
+             ORDER BY p.relid::text
+        LOOP
+            IF EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = part.partition) THEN
+                PERFORM audit_log.untrack(part.partition);
+            END IF;
+            EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION audit_log.capture_truncate()',
+                           'audit_log_truncate_' || part.root::oid, part.partition);
+            attached := jsonb_set(attached, ARRAY[part.root::oid::text],
+                                  coalesce(attached -> part.root::oid::text, '[]') || to_jsonb(part.partition::text));
+        END LOOP;
+
+        FOR target IN
+            WITH member AS (
+                SELECT w.key::oid AS relid,
+                       (w.value ->> 'root')::oid AS root,
+                       w.value ->> 'name' AS old_name,
+                       c.oid::regclass::text AS new_name
+                  FROM jsonb_each(before -> 'tables') AS w
+                  LEFT JOIN LATERAL (SELECT c.oid FROM pg_class c WHERE c.oid = w.key::oid OFFSET 0) AS c ON true),
+            triggers AS (
+                SELECT m.root,
+                       jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                           'trigger', c.trigger,
+                           'table', m.new_name,
+                           'change', c.change,
+                           'new_name', c.new_name))
+                           ORDER BY m.new_name, c.trigger) AS changes
+                  FROM jsonb_to_recordset(trigger_changes) AS c(relid oid, trigger text, change text, new_name text)
+                  JOIN member m ON m.relid = c.relid
+                 -- Capture triggers are named after the table they capture for: a
+                 -- partition's own, dropped when its parent's tracking takes over,
+                 -- are not the parent's.
+                 WHERE NOT (c.trigger ~ '^audit_log_(row|truncate)_[0-9]+$'
+                            AND substring(c.trigger FROM '[0-9]+$')::oid <> m.root)
+                   -- Detaching drops the clones on its own: that is the detach.
+                   AND (m.relid = m.root
+                        OR EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p WHERE p.relid = m.relid))
+                 GROUP BY m.root)
+            SELECT m.root,
+                   max(m.old_name) FILTER (WHERE m.relid = m.root) AS old_name,
+                   max(m.new_name) FILTER (WHERE m.relid = m.root) AS new_name,
+                   jsonb_agg(m.old_name ORDER BY m.old_name)
+                       FILTER (WHERE m.relid <> m.root AND m.new_name IS NULL) AS dropped_partitions,
+                   jsonb_agg(jsonb_build_object('from', m.old_name, 'to', m.new_name) ORDER BY m.new_name)
+                       FILTER (WHERE m.relid <> m.root AND m.new_name <> m.old_name) AS renamed_partitions,
+                   array_agg(m.relid ORDER BY m.new_name)
+                       FILTER (WHERE m.relid <> m.root AND m.new_name IS NOT NULL
+                                 AND NOT EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p
+                                                  WHERE p.relid = m.relid)) AS detached,
+                   bool_or(m.relid = ANY (touched)) AS touched,
+                   (SELECT t.changes FROM triggers t WHERE t.root = m.root) AS capture_triggers
+              FROM member m
+             GROUP BY m.root
+        LOOP
+            IF target.new_name IS NULL THEN
+                -- Dropped: tracking ends, the history stays under the old name.
+                DELETE FROM audit_log.tracked t WHERE t.relid::oid = target.root;
+                PERFORM audit_log.record_ddl_event(target.old_name, jsonb_build_object(
+                    'command_tag', command_tag,
+                    'object', target.old_name,
+                    'dropped', true,
+                    'statement', current_query()));
+                CONTINUE;
+            END IF;
+
+            -- Exclusions and redactions follow their columns through renames; a
+            -- dropped column leaves them.
+            SELECT array(SELECT a.attname::text
+                           FROM jsonb_array_elements_text(before #> ARRAY['options', target.root::text, 'exclude'])
+                                WITH ORDINALITY AS n(attnum, ord)
+                           JOIN pg_attribute a ON a.attrelid = target.root AND a.attnum = n.attnum::int2
+                          WHERE NOT a.attisdropped ORDER BY n.ord),
+                   array(SELECT a.attname::text
+                           FROM jsonb_array_elements_text(before #> ARRAY['options', target.root::text, 'redact'])
+                                WITH ORDINALITY AS n(attnum, ord)
+                           JOIN pg_attribute a ON a.attrelid = target.root AND a.attnum = n.attnum::int2
+                          WHERE NOT a.attisdropped ORDER BY n.ord)
+              INTO kept_excluded, kept_redacted;
+            UPDATE audit_log.tracked t
+               SET exclude_columns = kept_excluded,
+                   redact_columns = kept_redacted
+             WHERE t.relid::oid = target.root
+               AND before -> 'options' ? target.root::text
+               AND (t.exclude_columns, t.redact_columns)
+                   IS DISTINCT FROM (kept_excluded, kept_redacted);
+            options_followed := FOUND;
+
+            -- A detached partition keeps no trigger of its former parent.
+            FOR part IN
+                SELECT d.relid, tg.tgname
+                  FROM unnest(target.detached) AS d(relid)
+                 CROSS JOIN LATERAL (SELECT tg.tgname FROM pg_trigger tg
+                                      WHERE tg.tgrelid = d.relid
+                                        AND tg.tgname = 'audit_log_truncate_' || target.root OFFSET 0) AS tg
+            LOOP
+                EXECUTE format('DROP TRIGGER %I ON %s', part.tgname, part.relid::regclass);
+            END LOOP;
+
+            IF target.touched OR target.old_name <> target.new_name OR options_followed
+               OR target.detached IS NOT NULL OR attached ? target.root::text
+               OR target.dropped_partitions IS NOT NULL OR target.renamed_partitions IS NOT NULL
+               OR target.capture_triggers IS NOT NULL THEN
+                PERFORM audit_log.record_ddl_event(target.new_name, jsonb_strip_nulls(jsonb_build_object(
+                    'command_tag', command_tag,
+                    'object', target.new_name,
+                    'renamed_from', CASE WHEN target.old_name <> target.new_name THEN target.old_name END,
+                    'dropped_partitions', target.dropped_partitions,
+                    'renamed_partitions', target.renamed_partitions,
+                    'attached_partitions', attached -> target.root::text,
+                    'detached_partitions', (SELECT jsonb_agg(d::regclass::text) FROM unnest(target.detached) AS d),
+                    'capture_triggers', target.capture_triggers,
+                    'exclude_columns', CASE WHEN options_followed THEN to_jsonb(kept_excluded) END,
+                    'redact_columns', CASE WHEN options_followed THEN to_jsonb(kept_redacted) END,
+                    'statement', current_query())));
+            END IF;
+        END LOOP;
+    END IF;
+END
+$$;
+
+-- Tables created in a schema tracked with follow_new_tables are tracked at
+-- once (partitions follow their parent instead; an extension's tables belong
+-- to it, as in track_schema()). Called by ddl_command_end after CREATE TABLE,
+-- CREATE TABLE AS and SELECT INTO.
+CREATE FUNCTION audit_log.follow_new_tables()
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET enable_seqscan = off
+AS $$
+DECLARE
+    created regclass;
+BEGIN
+    FOR created IN
+        SELECT c.oid::regclass
+          FROM pg_event_trigger_ddl_commands() AS d
+         CROSS JOIN LATERAL (SELECT c.oid, c.relname, c.relnamespace FROM pg_class c
+                              WHERE c.oid = d.objid
+                                AND c.relkind IN ('r', 'p')
+                                AND c.relpersistence <> 't'
+                                AND NOT c.relispartition
+                             OFFSET 0) AS c
+         CROSS JOIN LATERAL (SELECT s.exclude_tables FROM pg_namespace n
+                               JOIN audit_log.tracked_schemas s ON s.schema_name = n.nspname
+                              WHERE n.oid = c.relnamespace AND s.follow_new_tables
+                             OFFSET 0) AS s
+         WHERE d.classid = 'pg_class'::regclass
+           AND NOT d.in_extension
+           AND c.relname <> ALL (s.exclude_tables)
+           AND (SELECT true FROM audit_log.tracked t WHERE t.relid = c.oid LIMIT 1) IS NULL
+         ORDER BY c.oid
+    LOOP
+        PERFORM audit_log.track(created);
+    END LOOP;
+END
+$$;
+
+-- The commands that can change a tracked table, its name, or its capture,
+-- or create a table that a tracked schema or table takes in. PostgreSQL lets
+-- ALTER VIEW, ALTER MATERIALIZED VIEW, ALTER INDEX and ALTER FOREIGN TABLE
+-- rename a table or its columns. A command costs what it touches: the start
+-- trigger notes where the command begins, the end trigger looks only at the
+-- tracked tables whose catalog entries the command invalidated (src/ddl.rs).
+CREATE EVENT TRIGGER audit_log_ddl_start ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'DROP TRIGGER', 'DROP TABLE',
+                 'ALTER SCHEMA', 'DROP SCHEMA', 'DROP OWNED',
+                 'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO',
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER INDEX', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION audit_log.note_ddl_watch_state();
+CREATE EVENT TRIGGER audit_log_ddl_end ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER', 'DROP TRIGGER', 'DROP TABLE',
+                 'ALTER SCHEMA', 'DROP SCHEMA', 'DROP OWNED',
+                 'CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO',
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER INDEX', 'ALTER FOREIGN TABLE')
+    EXECUTE FUNCTION audit_log.record_ddl();
+
+REVOKE ALL ON FUNCTION audit_log.ddl_watch_roots(oid[], oid[], boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.ddl_watch_state(oid[], boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.record_ddl(jsonb, text, oid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.follow_new_tables() FROM PUBLIC;
