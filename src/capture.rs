@@ -1,6 +1,7 @@
 //! The capture triggers: one event per changed row, one per TRUNCATE statement.
 
 use std::cell::Cell;
+use std::rc::Rc;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -34,6 +35,14 @@ pub unsafe extern "C-unwind" fn audit_log_capture_row(
     }
     capture_row_change(data);
     pg_sys::Datum::from(0)
+}
+
+/// Renders and records under the server's output settings (see
+/// jsonb::begin_server_style).
+unsafe fn in_server_style(table: &TableInfo, record: impl FnOnce()) {
+    let style = jsonb::begin_server_style(table.renders_money);
+    record();
+    jsonb::end_server_style(style);
 }
 
 function_info_v1!(pg_finfo_audit_log_capture_truncate);
@@ -96,30 +105,33 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
         return;
     };
     settings::enforce_actor(&table.entity);
-    let desc = (*rel).rd_att;
+    in_server_style(&table, || record_row_change(data, &table));
+}
 
+unsafe fn record_row_change(data: &pg_sys::TriggerData, table: &Rc<TableInfo>) {
+    let desc = (*data.tg_relation).rd_att;
     let event = match data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
         pg_sys::TRIGGER_EVENT_INSERT => {
-            if let Some(moved) = moves::arrival(&table, data.tg_trigtuple) {
-                return record_move(moved, &table, data.tg_trigtuple, desc);
+            if let Some(moved) = moves::arrival(table, data.tg_trigtuple) {
+                return record_move(moved, table, data.tg_trigtuple, desc);
             }
             moves::flush();
             let new = Row::deform(data.tg_trigtuple, desc);
             Event {
-                entity_id: new.entity_id(&table),
-                new_values: Some(new.render(&table)),
+                entity_id: new.entity_id(table),
+                new_values: Some(new.render(table)),
                 ..Event::about(&table.entity, c"INSERT")
             }
         }
         pg_sys::TRIGGER_EVENT_DELETE => {
             moves::flush();
-            if moves::departure(&table, data.tg_trigtuple, desc) {
+            if moves::departure(table, data.tg_trigtuple, desc) {
                 return;
             }
             let old = Row::deform(data.tg_trigtuple, desc);
             Event {
-                entity_id: old.entity_id(&table),
-                old_values: Some(old.render(&table)),
+                entity_id: old.entity_id(table),
+                old_values: Some(old.render(table)),
                 ..Event::about(&table.entity, c"DELETE")
             }
         }
@@ -127,14 +139,14 @@ unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
             moves::flush();
             let old = Row::deform(data.tg_trigtuple, desc);
             let new = Row::deform(data.tg_newtuple, desc);
-            let changed = changed_fields(&table, &old, &table, &new);
+            let changed = changed_fields(table, &old, table, &new);
             if changed.is_empty() {
                 return;
             }
             Event {
-                entity_id: new.entity_id(&table),
-                old_values: Some(old.render(&table)),
-                new_values: Some(new.render(&table)),
+                entity_id: new.entity_id(table),
+                old_values: Some(old.render(table)),
+                new_values: Some(new.render(table)),
                 changed_fields: changed.into_datum(),
                 ..Event::about(&table.entity, c"UPDATE")
             }
@@ -167,11 +179,13 @@ unsafe fn record_move(
 
 /// A departure whose arrival never came: the row was deleted after all.
 pub unsafe fn record_departure_as_delete(departed: moves::Departed) {
-    let old = Row::deform(departed.tuple, departed.desc);
-    storage::append(&Event {
-        entity_id: old.entity_id(&departed.table),
-        old_values: Some(old.render(&departed.table)),
-        ..Event::about(&departed.table.entity, c"DELETE")
+    in_server_style(&departed.table, || {
+        let old = Row::deform(departed.tuple, departed.desc);
+        storage::append(&Event {
+            entity_id: old.entity_id(&departed.table),
+            old_values: Some(old.render(&departed.table)),
+            ..Event::about(&departed.table.entity, c"DELETE")
+        });
     });
     departed.release();
 }

@@ -35,6 +35,8 @@ pub struct TableInfo {
     pub render_order: Vec<usize>,
     /// The primary-key (or replica-identity index) columns, as positions in `columns`.
     pub keys: Vec<usize>,
+    /// A column holds money, or an array of it: its rendering depends on lc_monetary.
+    pub renders_money: bool,
     mcxt: pg_sys::MemoryContext,
 }
 
@@ -124,6 +126,12 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
         pg_sys::ALLOCSET_SMALL_MAXSIZE as _,
     );
 
+    let renders_money = live_attributes(root_rel).any(|attr| {
+        let base = pg_sys::getBaseType(attr.atttypid);
+        let element = pg_sys::get_element_type(base);
+        base == pg_sys::MONEYOID
+            || (element != pg_sys::InvalidOid && pg_sys::getBaseType(element) == pg_sys::MONEYOID)
+    });
     let leaf_attnums: HashMap<&[u8], &pg_sys::FormData_pg_attribute> = live_attributes(rel)
         .map(|attr| (CStr::from_ptr(attr.attname.data.as_ptr()).to_bytes(), attr))
         .collect();
@@ -171,6 +179,7 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
         columns,
         render_order,
         keys,
+        renders_money,
         mcxt,
     })
 }

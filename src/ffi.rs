@@ -33,6 +33,13 @@ pub unsafe fn attributes<'a>(desc: pg_sys::TupleDesc) -> Vec<&'a pg_sys::FormDat
         .collect()
 }
 
+unsafe extern "C" {
+    /// utils/bytea.h: the bytea_output setting (BYTEA_OUTPUT_HEX is 1).
+    pub static mut bytea_output: std::ffi::c_int;
+    /// utils/pg_locale.h: the lc_monetary setting.
+    pub static mut locale_monetary: *mut std::ffi::c_char;
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" {
     /// catalog/partition.h: ancestors of a partition, immediate parent first.

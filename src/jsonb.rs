@@ -16,6 +16,8 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::JsonbIteratorToken::*;
 use pgrx::prelude::*;
 
+use crate::ffi;
+
 pub const REDACTED: &CStr = c"[REDACTED]";
 
 /// What happens to one column of a row.
@@ -117,6 +119,59 @@ pub struct Field<'a> {
 ///
 /// # Safety
 /// The values must stay valid until the call returns.
+/// Settings whose session value changes what `to_jsonb` writes for the types
+/// left to it (floats, bytea, intervals, money, and arrays or composites of
+/// them), with the value every event is rendered under: the trail must not
+/// say 100000 for 149999.999 because a session asked for fewer float digits,
+/// and sealing hashes these bytes. The types rendered here directly read no
+/// setting (dates and times are always ISO 8601 in JSON).
+const OUTPUT_STYLE: [(&CStr, &CStr); 3] = [
+    (c"extra_float_digits", c"1"),
+    (c"bytea_output", c"hex"),
+    (c"intervalstyle", c"postgres"),
+];
+/// Only for tables with money values: checking a locale is not free.
+const MONEY_STYLE: (&CStr, &CStr) = (c"lc_monetary", c"C");
+const BYTEA_OUTPUT_HEX: i32 = 1;
+
+/// Puts the output settings back to the server's defaults for rendering one
+/// row, when the session changed them (a session that did not pays one
+/// comparison per setting). Returns the GUC nest level to pop with
+/// `end_server_style()`; an error on the way pops it with the
+/// (sub)transaction.
+pub unsafe fn begin_server_style(money: bool) -> Option<i32> {
+    let differs = pg_sys::extra_float_digits != 1
+        || ffi::bytea_output != BYTEA_OUTPUT_HEX
+        || pg_sys::IntervalStyle != pg_sys::INTSTYLE_POSTGRES as i32
+        || (money
+            && (ffi::locale_monetary.is_null()
+                || CStr::from_ptr(ffi::locale_monetary) != MONEY_STYLE.1));
+    if !differs {
+        return None;
+    }
+    let level = pg_sys::NewGUCNestLevel();
+    let money_style = money.then_some(MONEY_STYLE);
+    for (name, value) in OUTPUT_STYLE.into_iter().chain(money_style) {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+    }
+    Some(level)
+}
+
+pub unsafe fn end_server_style(level: Option<i32>) {
+    if let Some(level) = level {
+        pg_sys::AtEOXact_GUC(true, level);
+    }
+}
+
 pub unsafe fn object<'a>(fields: impl Iterator<Item = Field<'a>>) -> *mut pg_sys::Jsonb {
     let mut state: *mut pg_sys::JsonbParseState = null_mut();
     pg_sys::pushJsonbValue(&mut state, WJB_BEGIN_OBJECT, null_mut());

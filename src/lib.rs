@@ -47,6 +47,7 @@ extension_sql_file!(
 extension_sql_file!("../sql/ddl.sql", name = "ddl", requires = ["tracking"]);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
+static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 #[cfg(not(feature = "pg13"))]
 static mut PREVIOUS_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
@@ -55,6 +56,8 @@ static mut PREVIOUS_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 pub extern "C-unwind" fn _PG_init() {
     settings::define();
     unsafe {
+        PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(on_executor_start);
         PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(on_executor_end);
         #[cfg(not(feature = "pg13"))]
@@ -83,6 +86,15 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     ddl::note_invalidated(relid);
 }
 
+#[pg_guard]
+unsafe extern "C-unwind" fn on_executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) {
+    storage::executor_starting();
+    match PREVIOUS_EXECUTOR_START {
+        Some(previous) => previous(query_desc, eflags),
+        None => pg_sys::standard_ExecutorStart(query_desc, eflags),
+    }
+}
+
 /// The statement is over: close the log it wrote events to.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_executor_end(query_desc: *mut pg_sys::QueryDesc) {
@@ -90,7 +102,7 @@ unsafe extern "C-unwind" fn on_executor_end(query_desc: *mut pg_sys::QueryDesc) 
     if !estate.is_null() {
         moves::flush_at_statement_end((*estate).es_output_cid);
     }
-    storage::close_writer();
+    storage::executor_ending();
     match PREVIOUS_EXECUTOR_END {
         Some(previous) => previous(query_desc),
         None => pg_sys::standard_ExecutorEnd(query_desc),
@@ -153,9 +165,11 @@ unsafe extern "C-unwind" fn on_transaction_end(
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             moves::forget();
             storage::forget_writer();
+            storage::transaction_ended();
             ddl::forget_noted_states();
         }
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => {
+            storage::transaction_ended();
             ddl::forget_noted_states()
         }
         _ => {}
@@ -163,7 +177,8 @@ unsafe extern "C-unwind" fn on_transaction_end(
 }
 
 /// A statement that failed inside a savepoint may leave a row half-moved
-/// between partitions: its DELETE seen, its INSERT rolled back with it.
+/// between partitions: its DELETE seen, its INSERT rolled back with it; and
+/// the executors it started never ended.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_subtransaction_end(
     event: pg_sys::SubXactEvent::Type,
@@ -171,8 +186,15 @@ unsafe extern "C-unwind" fn on_subtransaction_end(
     _parent: pg_sys::SubTransactionId,
     _arg: *mut std::ffi::c_void,
 ) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        moves::forget();
+    use pg_sys::SubXactEvent::*;
+    match event {
+        SUBXACT_EVENT_START_SUB => storage::subtransaction_started(),
+        SUBXACT_EVENT_COMMIT_SUB => storage::subtransaction_ended(false),
+        SUBXACT_EVENT_ABORT_SUB => {
+            moves::forget();
+            storage::subtransaction_ended(true);
+        }
+        _ => {}
     }
 }
 

@@ -230,6 +230,60 @@ fn writer() -> Writer {
     writer
 }
 
+/// Executors running now, and how many were running when each open
+/// subtransaction began (an error skips ExecutorEnd: the abort puts the
+/// count back).
+struct ExecutorNesting {
+    depth: u32,
+    at_subtransaction_start: Vec<u32>,
+}
+
+static NESTING: BackendLocal<RefCell<ExecutorNesting>> =
+    BackendLocal::new(RefCell::new(ExecutorNesting {
+        depth: 0,
+        at_subtransaction_start: Vec::new(),
+    }));
+
+pub fn executor_starting() {
+    NESTING.get().borrow_mut().depth += 1;
+}
+
+/// An executor ends: the statement's own closes the log. One nested in it
+/// (the query a foreign key's trigger runs between two captured rows, a
+/// function's statement) leaves it open: closing there reopened the log,
+/// and allocated what opening allocates, for every row.
+pub fn executor_ending() {
+    let outermost = {
+        let mut nesting = NESTING.get().borrow_mut();
+        nesting.depth = nesting.depth.saturating_sub(1);
+        nesting.depth == 0
+    };
+    if outermost {
+        close_writer();
+    }
+}
+
+pub fn subtransaction_started() {
+    let mut nesting = NESTING.get().borrow_mut();
+    let depth = nesting.depth;
+    nesting.at_subtransaction_start.push(depth);
+}
+
+pub fn subtransaction_ended(aborted: bool) {
+    let mut nesting = NESTING.get().borrow_mut();
+    if let Some(depth) = nesting.at_subtransaction_start.pop() {
+        if aborted {
+            nesting.depth = depth;
+        }
+    }
+}
+
+pub fn transaction_ended() {
+    let mut nesting = NESTING.get().borrow_mut();
+    nesting.depth = 0;
+    nesting.at_subtransaction_start.clear();
+}
+
 /// Closes the log after a statement, or before commit.
 pub fn close_writer() {
     let Some(writer) = WRITER.get().take() else {

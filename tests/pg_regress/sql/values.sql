@@ -31,6 +31,10 @@ CREATE TABLE vals.everything (
 );
 SELECT audit_log.track('vals.everything');
 SET TIME ZONE 'UTC';
+-- Capture renders under the server's default output settings, whatever the
+-- session says (output_style.sql): compare with to_jsonb() under them too
+-- (pg_regress gives its databases IntervalStyle = postgres_verbose).
+SET IntervalStyle = postgres;
 INSERT INTO vals.everything (id, i, n, t, b, flag, d, ts, span, u, ip, tags, matrix, doc, js, m, pct, addr, f8, f_inf, ch)
 VALUES (1, 42, 12345678901234567890.123456789,
         E'quotes " and \' , new\nline, tab\t, backslash \\ and emoji 🎓',
