@@ -178,8 +178,9 @@ const EVENT_COLUMNS: [&str; 14] = [
 /// blocks) can come and go, in a memory context of its own below the
 /// transaction's, deleted when it closes: a transaction that opens it again
 /// and again (a DDL event per statement of a long migration) does not pile up
-/// what opening allocates. Closed when the statement ends (ExecutorEnd),
-/// before commit, or forgotten on abort, whose cleanup releases what it held.
+/// what opening allocates. Closed when the statement's own executor ends
+/// (see executor_ending), before a utility command, before commit, or
+/// forgotten on abort, whose cleanup releases what it held.
 #[derive(Clone, Copy)]
 struct Writer {
     memory: pg_sys::MemoryContext,
