@@ -218,177 +218,175 @@ DECLARE
     attached jsonb := '{}';
     part record;
 BEGIN
-    IF cardinality(roots) > 0 OR before -> 'triggers' <> '{}' THEN
-        SELECT jsonb_agg(jsonb_build_object(
-                   'relid', (w.value ->> 'table')::oid,
-                   'trigger', w.value ->> 'name',
-                   'change', CASE
-                       WHEN t.oid IS NULL THEN 'dropped'
-                       WHEN t.tgname <> w.value ->> 'name' THEN 'renamed'
-                       WHEN t.tgenabled = 'D' THEN 'disabled'
-                       WHEN t.tgenabled = 'R' THEN 'fires only under session_replication_role = replica'
-                       WHEN t.tgenabled = 'A' THEN 'fires always, also under session_replication_role = replica'
-                       ELSE 'enabled'
-                   END,
-                   'new_name', CASE WHEN t.tgname <> w.value ->> 'name' THEN t.tgname END))
-          INTO trigger_changes
-          FROM jsonb_each(before -> 'triggers') AS w
-          LEFT JOIN LATERAL (SELECT t.oid, t.tgname, t.tgenabled FROM pg_trigger t
-                              WHERE t.oid = w.key::oid OFFSET 0) AS t ON true
-         WHERE (t.oid IS NULL
-                -- A trigger that went with its table is part of the table's drop.
-                AND (SELECT true FROM pg_class c WHERE c.oid = (w.value ->> 'table')::oid LIMIT 1))
-            OR t.tgname <> w.value ->> 'name'
-            OR t.tgenabled::text <> w.value ->> 'enabled';
+    SELECT jsonb_agg(jsonb_build_object(
+               'relid', (w.value ->> 'table')::oid,
+               'trigger', w.value ->> 'name',
+               'change', CASE
+                   WHEN t.oid IS NULL THEN 'dropped'
+                   WHEN t.tgname <> w.value ->> 'name' THEN 'renamed'
+                   WHEN t.tgenabled = 'D' THEN 'disabled'
+                   WHEN t.tgenabled = 'R' THEN 'fires only under session_replication_role = replica'
+                   WHEN t.tgenabled = 'A' THEN 'fires always, also under session_replication_role = replica'
+                   ELSE 'enabled'
+               END,
+               'new_name', CASE WHEN t.tgname <> w.value ->> 'name' THEN t.tgname END))
+      INTO trigger_changes
+      FROM jsonb_each(before -> 'triggers') AS w
+      LEFT JOIN LATERAL (SELECT t.oid, t.tgname, t.tgenabled FROM pg_trigger t
+                          WHERE t.oid = w.key::oid OFFSET 0) AS t ON true
+     WHERE (t.oid IS NULL
+            -- A trigger that went with its table is part of the table's drop.
+            AND (SELECT true FROM pg_class c WHERE c.oid = (w.value ->> 'table')::oid LIMIT 1))
+        OR t.tgname <> w.value ->> 'name'
+        OR t.tgenabled::text <> w.value ->> 'enabled';
 
-        IF EXISTS (SELECT 1 FROM jsonb_array_elements(trigger_changes) AS c
-                    WHERE (c ->> 'relid')::oid = 'audit_log.events'::regclass) THEN
-            RAISE EXCEPTION 'the triggers that keep audit_log.events append-only cannot be disabled, renamed or dropped'
-                USING ERRCODE = 'insufficient_privilege';
-        END IF;
-
-        -- Tables the command worked on (none for DROP: those are found missing).
-        IF command_tag NOT LIKE 'DROP %' THEN
-            SELECT array_agg(DISTINCT c.objid) INTO touched
-              FROM pg_event_trigger_ddl_commands() AS c
-             WHERE c.classid = 'pg_class'::regclass;
-        END IF;
-
-        -- Partitions that joined a tracked table (CREATE TABLE ... PARTITION OF,
-        -- ATTACH PARTITION) get its TRUNCATE trigger (row triggers are cloned by
-        -- PostgreSQL); one that was tracked on its own is untracked first.
-        FOR part IN
-            SELECT t.relid AS root, p.relid AS partition
-              FROM unnest(roots) AS r
-             CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
-             CROSS JOIN LATERAL pg_partition_tree(t.relid) AS p
-             WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = p.relid) IN ('r', 'p')
-               AND p.relid <> t.relid
-               AND (t.relid::oid = ANY (touched) OR p.relid::oid = ANY (touched))
-               -- New to this table's tree (a trigger dropped by hand stays dropped).
-               AND (before #>> ARRAY['tables', p.relid::oid::text, 'root'])::oid IS DISTINCT FROM t.relid::oid
-               AND (SELECT true FROM pg_trigger tg
-                     WHERE tg.tgrelid = p.relid
-                       AND tg.tgname = 'audit_log_truncate_' || t.relid::oid
-                     LIMIT 1) IS NULL
-             ORDER BY p.relid::text
-        LOOP
-            IF EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = part.partition) THEN
-                PERFORM audit_log.untrack(part.partition);
-            END IF;
-            EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
-                           'FOR EACH STATEMENT EXECUTE FUNCTION audit_log.capture_truncate()',
-                           'audit_log_truncate_' || part.root::oid, part.partition);
-            attached := jsonb_set(attached, ARRAY[part.root::oid::text],
-                                  coalesce(attached -> part.root::oid::text, '[]') || to_jsonb(part.partition::text));
-        END LOOP;
-
-        FOR target IN
-            WITH member AS (
-                SELECT w.key::oid AS relid,
-                       (w.value ->> 'root')::oid AS root,
-                       w.value ->> 'name' AS old_name,
-                       c.oid::regclass::text AS new_name
-                  FROM jsonb_each(before -> 'tables') AS w
-                  LEFT JOIN LATERAL (SELECT c.oid FROM pg_class c WHERE c.oid = w.key::oid OFFSET 0) AS c ON true),
-            triggers AS (
-                SELECT m.root,
-                       jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
-                           'trigger', c.trigger,
-                           'table', m.new_name,
-                           'change', c.change,
-                           'new_name', c.new_name))
-                           ORDER BY m.new_name, c.trigger) AS changes
-                  FROM jsonb_to_recordset(trigger_changes) AS c(relid oid, trigger text, change text, new_name text)
-                  JOIN member m ON m.relid = c.relid
-                 -- Capture triggers are named after the table they capture for: a
-                 -- partition's own, dropped when its parent's tracking takes over,
-                 -- are not the parent's.
-                 WHERE NOT (c.trigger ~ '^audit_log_(row|truncate)_[0-9]+$'
-                            AND substring(c.trigger FROM '[0-9]+$')::oid <> m.root)
-                   -- Detaching drops the clones on its own: that is the detach.
-                   AND (m.relid = m.root
-                        OR EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p WHERE p.relid = m.relid))
-                 GROUP BY m.root)
-            SELECT m.root,
-                   max(m.old_name) FILTER (WHERE m.relid = m.root) AS old_name,
-                   max(m.new_name) FILTER (WHERE m.relid = m.root) AS new_name,
-                   jsonb_agg(m.old_name ORDER BY m.old_name)
-                       FILTER (WHERE m.relid <> m.root AND m.new_name IS NULL) AS dropped_partitions,
-                   jsonb_agg(jsonb_build_object('from', m.old_name, 'to', m.new_name) ORDER BY m.new_name)
-                       FILTER (WHERE m.relid <> m.root AND m.new_name <> m.old_name) AS renamed_partitions,
-                   array_agg(m.relid ORDER BY m.new_name)
-                       FILTER (WHERE m.relid <> m.root AND m.new_name IS NOT NULL
-                                 AND NOT EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p
-                                                  WHERE p.relid = m.relid)) AS detached,
-                   bool_or(m.relid = ANY (touched)) AS touched,
-                   (SELECT t.changes FROM triggers t WHERE t.root = m.root) AS capture_triggers
-              FROM member m
-             GROUP BY m.root
-        LOOP
-            IF target.new_name IS NULL THEN
-                -- Dropped: tracking ends, the history stays under the old name.
-                DELETE FROM audit_log.tracked t WHERE t.relid::oid = target.root;
-                PERFORM audit_log.record_ddl_event(target.old_name, jsonb_build_object(
-                    'command_tag', command_tag,
-                    'object', target.old_name,
-                    'dropped', true,
-                    'statement', current_query()));
-                CONTINUE;
-            END IF;
-
-            -- Exclusions and redactions follow their columns through renames; a
-            -- dropped column leaves them.
-            SELECT array(SELECT a.attname::text
-                           FROM jsonb_array_elements_text(before #> ARRAY['options', target.root::text, 'exclude'])
-                                WITH ORDINALITY AS n(attnum, ord)
-                           JOIN pg_attribute a ON a.attrelid = target.root AND a.attnum = n.attnum::int2
-                          WHERE NOT a.attisdropped ORDER BY n.ord),
-                   array(SELECT a.attname::text
-                           FROM jsonb_array_elements_text(before #> ARRAY['options', target.root::text, 'redact'])
-                                WITH ORDINALITY AS n(attnum, ord)
-                           JOIN pg_attribute a ON a.attrelid = target.root AND a.attnum = n.attnum::int2
-                          WHERE NOT a.attisdropped ORDER BY n.ord)
-              INTO kept_excluded, kept_redacted;
-            UPDATE audit_log.tracked t
-               SET exclude_columns = kept_excluded,
-                   redact_columns = kept_redacted
-             WHERE t.relid::oid = target.root
-               AND before -> 'options' ? target.root::text
-               AND (t.exclude_columns, t.redact_columns)
-                   IS DISTINCT FROM (kept_excluded, kept_redacted);
-            options_followed := FOUND;
-
-            -- A detached partition keeps no trigger of its former parent.
-            FOR part IN
-                SELECT d.relid, tg.tgname
-                  FROM unnest(target.detached) AS d(relid)
-                 CROSS JOIN LATERAL (SELECT tg.tgname FROM pg_trigger tg
-                                      WHERE tg.tgrelid = d.relid
-                                        AND tg.tgname = 'audit_log_truncate_' || target.root OFFSET 0) AS tg
-            LOOP
-                EXECUTE format('DROP TRIGGER %I ON %s', part.tgname, part.relid::regclass);
-            END LOOP;
-
-            IF target.touched OR target.old_name <> target.new_name OR options_followed
-               OR target.detached IS NOT NULL OR attached ? target.root::text
-               OR target.dropped_partitions IS NOT NULL OR target.renamed_partitions IS NOT NULL
-               OR target.capture_triggers IS NOT NULL THEN
-                PERFORM audit_log.record_ddl_event(target.new_name, jsonb_strip_nulls(jsonb_build_object(
-                    'command_tag', command_tag,
-                    'object', target.new_name,
-                    'renamed_from', CASE WHEN target.old_name <> target.new_name THEN target.old_name END,
-                    'dropped_partitions', target.dropped_partitions,
-                    'renamed_partitions', target.renamed_partitions,
-                    'attached_partitions', attached -> target.root::text,
-                    'detached_partitions', (SELECT jsonb_agg(d::regclass::text) FROM unnest(target.detached) AS d),
-                    'capture_triggers', target.capture_triggers,
-                    'exclude_columns', CASE WHEN options_followed THEN to_jsonb(kept_excluded) END,
-                    'redact_columns', CASE WHEN options_followed THEN to_jsonb(kept_redacted) END,
-                    'statement', current_query())));
-            END IF;
-        END LOOP;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(trigger_changes) AS c
+                WHERE (c ->> 'relid')::oid = 'audit_log.events'::regclass) THEN
+        RAISE EXCEPTION 'the triggers that keep audit_log.events append-only cannot be disabled, renamed or dropped'
+            USING ERRCODE = 'insufficient_privilege';
     END IF;
+
+    -- Tables the command worked on (none for DROP: those are found missing).
+    IF command_tag NOT LIKE 'DROP %' THEN
+        SELECT array_agg(DISTINCT c.objid) INTO touched
+          FROM pg_event_trigger_ddl_commands() AS c
+         WHERE c.classid = 'pg_class'::regclass;
+    END IF;
+
+    -- Partitions that joined a tracked table (CREATE TABLE ... PARTITION OF,
+    -- ATTACH PARTITION) get its TRUNCATE trigger (row triggers are cloned by
+    -- PostgreSQL); one that was tracked on its own is untracked first.
+    FOR part IN
+        SELECT t.relid AS root, p.relid AS partition
+          FROM unnest(roots) AS r
+         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
+         CROSS JOIN LATERAL pg_partition_tree(t.relid) AS p
+         WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = p.relid) IN ('r', 'p')
+           AND p.relid <> t.relid
+           AND (t.relid::oid = ANY (touched) OR p.relid::oid = ANY (touched))
+           -- New to this table's tree (a trigger dropped by hand stays dropped).
+           AND (before #>> ARRAY['tables', p.relid::oid::text, 'root'])::oid IS DISTINCT FROM t.relid::oid
+           AND (SELECT true FROM pg_trigger tg
+                 WHERE tg.tgrelid = p.relid
+                   AND tg.tgname = 'audit_log_truncate_' || t.relid::oid
+                 LIMIT 1) IS NULL
+         ORDER BY p.relid::text
+    LOOP
+        IF EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = part.partition) THEN
+            PERFORM audit_log.untrack(part.partition);
+        END IF;
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION audit_log.capture_truncate()',
+                       'audit_log_truncate_' || part.root::oid, part.partition);
+        attached := jsonb_set(attached, ARRAY[part.root::oid::text],
+                              coalesce(attached -> part.root::oid::text, '[]') || to_jsonb(part.partition::text));
+    END LOOP;
+
+    FOR target IN
+        WITH member AS (
+            SELECT w.key::oid AS relid,
+                   (w.value ->> 'root')::oid AS root,
+                   w.value ->> 'name' AS old_name,
+                   c.oid::regclass::text AS new_name
+              FROM jsonb_each(before -> 'tables') AS w
+              LEFT JOIN LATERAL (SELECT c.oid FROM pg_class c WHERE c.oid = w.key::oid OFFSET 0) AS c ON true),
+        triggers AS (
+            SELECT m.root,
+                   jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                       'trigger', c.trigger,
+                       'table', m.new_name,
+                       'change', c.change,
+                       'new_name', c.new_name))
+                       ORDER BY m.new_name, c.trigger) AS changes
+              FROM jsonb_to_recordset(trigger_changes) AS c(relid oid, trigger text, change text, new_name text)
+              JOIN member m ON m.relid = c.relid
+             -- Capture triggers are named after the table they capture for: a
+             -- partition's own, dropped when its parent's tracking takes over,
+             -- are not the parent's.
+             WHERE NOT (c.trigger ~ '^audit_log_(row|truncate)_[0-9]+$'
+                        AND substring(c.trigger FROM '[0-9]+$')::oid <> m.root)
+               -- Detaching drops the clones on its own: that is the detach.
+               AND (m.relid = m.root
+                    OR EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p WHERE p.relid = m.relid))
+             GROUP BY m.root)
+        SELECT m.root,
+               max(m.old_name) FILTER (WHERE m.relid = m.root) AS old_name,
+               max(m.new_name) FILTER (WHERE m.relid = m.root) AS new_name,
+               jsonb_agg(m.old_name ORDER BY m.old_name)
+                   FILTER (WHERE m.relid <> m.root AND m.new_name IS NULL) AS dropped_partitions,
+               jsonb_agg(jsonb_build_object('from', m.old_name, 'to', m.new_name) ORDER BY m.new_name)
+                   FILTER (WHERE m.relid <> m.root AND m.new_name <> m.old_name) AS renamed_partitions,
+               array_agg(m.relid ORDER BY m.new_name)
+                   FILTER (WHERE m.relid <> m.root AND m.new_name IS NOT NULL
+                             AND NOT EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p
+                                              WHERE p.relid = m.relid)) AS detached,
+               bool_or(m.relid = ANY (touched)) AS touched,
+               (SELECT t.changes FROM triggers t WHERE t.root = m.root) AS capture_triggers
+          FROM member m
+         GROUP BY m.root
+    LOOP
+        IF target.new_name IS NULL THEN
+            -- Dropped: tracking ends, the history stays under the old name.
+            DELETE FROM audit_log.tracked t WHERE t.relid::oid = target.root;
+            PERFORM audit_log.record_ddl_event(target.old_name, jsonb_build_object(
+                'command_tag', command_tag,
+                'object', target.old_name,
+                'dropped', true,
+                'statement', current_query()));
+            CONTINUE;
+        END IF;
+
+        -- Exclusions and redactions follow their columns through renames; a
+        -- dropped column leaves them.
+        SELECT array(SELECT a.attname::text
+                       FROM jsonb_array_elements_text(before #> ARRAY['options', target.root::text, 'exclude'])
+                            WITH ORDINALITY AS n(attnum, ord)
+                       JOIN pg_attribute a ON a.attrelid = target.root AND a.attnum = n.attnum::int2
+                      WHERE NOT a.attisdropped ORDER BY n.ord),
+               array(SELECT a.attname::text
+                       FROM jsonb_array_elements_text(before #> ARRAY['options', target.root::text, 'redact'])
+                            WITH ORDINALITY AS n(attnum, ord)
+                       JOIN pg_attribute a ON a.attrelid = target.root AND a.attnum = n.attnum::int2
+                      WHERE NOT a.attisdropped ORDER BY n.ord)
+          INTO kept_excluded, kept_redacted;
+        UPDATE audit_log.tracked t
+           SET exclude_columns = kept_excluded,
+               redact_columns = kept_redacted
+         WHERE t.relid::oid = target.root
+           AND before -> 'options' ? target.root::text
+           AND (t.exclude_columns, t.redact_columns)
+               IS DISTINCT FROM (kept_excluded, kept_redacted);
+        options_followed := FOUND;
+
+        -- A detached partition keeps no trigger of its former parent.
+        FOR part IN
+            SELECT d.relid, tg.tgname
+              FROM unnest(target.detached) AS d(relid)
+             CROSS JOIN LATERAL (SELECT tg.tgname FROM pg_trigger tg
+                                  WHERE tg.tgrelid = d.relid
+                                    AND tg.tgname = 'audit_log_truncate_' || target.root OFFSET 0) AS tg
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', part.tgname, part.relid::regclass);
+        END LOOP;
+
+        IF target.touched OR target.old_name <> target.new_name OR options_followed
+           OR target.detached IS NOT NULL OR attached ? target.root::text
+           OR target.dropped_partitions IS NOT NULL OR target.renamed_partitions IS NOT NULL
+           OR target.capture_triggers IS NOT NULL THEN
+            PERFORM audit_log.record_ddl_event(target.new_name, jsonb_strip_nulls(jsonb_build_object(
+                'command_tag', command_tag,
+                'object', target.new_name,
+                'renamed_from', CASE WHEN target.old_name <> target.new_name THEN target.old_name END,
+                'dropped_partitions', target.dropped_partitions,
+                'renamed_partitions', target.renamed_partitions,
+                'attached_partitions', attached -> target.root::text,
+                'detached_partitions', (SELECT jsonb_agg(d::regclass::text) FROM unnest(target.detached) AS d),
+                'capture_triggers', target.capture_triggers,
+                'exclude_columns', CASE WHEN options_followed THEN to_jsonb(kept_excluded) END,
+                'redact_columns', CASE WHEN options_followed THEN to_jsonb(kept_redacted) END,
+                'statement', current_query())));
+        END IF;
+    END LOOP;
 END
 $$;
 

@@ -64,6 +64,10 @@ struct Noted {
 
 const WATCH_ROOTS: &CStr =
     c"audit_log.ddl_watch_roots(pg_catalog.oid[],pg_catalog.oid[],pg_catalog.bool)";
+const WATCH_STATE: &CStr = c"audit_log.ddl_watch_state(pg_catalog.oid[],pg_catalog.bool)";
+const RECORD_DDL: &CStr =
+    c"audit_log.record_ddl(pg_catalog.jsonb,pg_catalog.text,pg_catalog.oid[])";
+const FOLLOW_NEW_TABLES: &CStr = c"audit_log.follow_new_tables()";
 const LEGACY_WATCH_STATE: &CStr = c"audit_log.ddl_watch_state()";
 const LEGACY_RECORD_DDL: &CStr = c"audit_log.record_ddl(pg_catalog.jsonb,pg_catalog.text)";
 
@@ -221,16 +225,14 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
         let roots = oid_array(&roots);
         let before = under_snapshot(noted.command_id, || {
             pg_sys::OidFunctionCall2Coll(
-                function_oid(c"audit_log.ddl_watch_state(pg_catalog.oid[],pg_catalog.bool)"),
+                function_oid(WATCH_STATE),
                 pg_sys::InvalidOid,
                 roots,
                 pg_sys::Datum::from(guards_touched),
             )
         });
         pg_sys::OidFunctionCall3Coll(
-            function_oid(
-                c"audit_log.record_ddl(pg_catalog.jsonb,pg_catalog.text,pg_catalog.oid[])",
-            ),
+            function_oid(RECORD_DDL),
             pg_sys::InvalidOid,
             before,
             pg_sys::Datum::from(pg_sys::cstring_to_text(command_tag.as_ptr())),
@@ -238,10 +240,7 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
         );
     }
     if creates_tables {
-        pg_sys::OidFunctionCall0Coll(
-            function_oid(c"audit_log.follow_new_tables()"),
-            pg_sys::InvalidOid,
-        );
+        pg_sys::OidFunctionCall0Coll(function_oid(FOLLOW_NEW_TABLES), pg_sys::InvalidOid);
     }
 }
 
