@@ -11,6 +11,9 @@
 --   follow_new_tables;
 -- - track() and track_schema() cost the same per table however many tables
 --   the database holds.
+-- - capture triggers are the extension's: CREATE TRIGGER calling a capture
+--   function only as track() makes it, no CREATE OR REPLACE of one, no
+--   DEPENDS ON EXTENSION; track() repairs a table tampered with before.
 
 DROP EVENT TRIGGER audit_log_ddl_start;
 DROP EVENT TRIGGER audit_log_ddl_end;
@@ -54,19 +57,21 @@ AS $$
 DECLARE
     trg record;
 BEGIN
+    -- Every trigger of the tree that calls a capture function, and any that
+    -- holds a capture trigger's name: track() repairs a table whose triggers
+    -- were tampered with before the extension guarded them (a copy added by
+    -- hand, one replaced in place). Clones go with their parent's.
     FOR trg IN
         SELECT t.tgname, t.tgrelid::regclass AS rel
           FROM (SELECT target AS relid UNION SELECT p.relid FROM pg_partition_tree(target) AS p) AS m
          CROSS JOIN LATERAL (SELECT t.tgname, t.tgrelid FROM pg_trigger t
                               WHERE t.tgrelid = m.relid
-                                AND t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
-                                                 'audit_log.capture_truncate()'::regprocedure)
+                                AND (t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
+                                                  'audit_log.capture_truncate()'::regprocedure)
+                                     OR t.tgname IN (('audit_log_row_' || target::oid)::name,
+                                                     ('audit_log_truncate_' || target::oid)::name))
                                 AND t.tgparentid = 0
                              OFFSET 0) AS t
-         WHERE t.tgrelid = target
-            OR t.tgname IN (SELECT r.tgname FROM pg_trigger r
-                             WHERE r.tgrelid = target
-                               AND r.tgfoid = 'audit_log.capture_truncate()'::regprocedure)
          ORDER BY t.tgrelid = target, t.tgname
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
@@ -135,6 +140,18 @@ BEGIN
             USING ERRCODE = 'wrong_object_type';
     END IF;
 
+    SELECT i.inhrelid::regclass INTO part
+      FROM pg_inherits i
+     WHERE i.inhparent = target
+       AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot track %: table % inherits from it', target, part
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Rows of inheritance children are read and changed through the parent, but their changes fire only their own triggers.',
+                  HINT = 'Make the children partitions (PARTITION OF): partitions are captured as their tracked table.';
+    END IF;
+
     -- Serialize with concurrent track()/untrack() of the same table.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
 
@@ -201,9 +218,7 @@ BEGIN
     -- that this is not recorded as silencing it (see ddl.sql).
     DELETE FROM audit_log.tracked t WHERE t.relid = target
     RETURNING t.tracked_since, t.tracked_by INTO previous;
-    IF FOUND THEN
-        PERFORM audit_log.drop_capture_triggers(target);
-    END IF;
+    PERFORM audit_log.drop_capture_triggers(target);
     INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
     VALUES (target, track.exclude_columns, track.redact_columns,
             coalesce(previous.tracked_since, statement_timestamp()),
@@ -460,6 +475,14 @@ BEGIN
                   FROM pg_class c
                  CROSS JOIN LATERAL (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace OFFSET 0) AS n
                  WHERE c.oid = m.relid OFFSET 0) AS c),
+        -- Inheritance children (not partitions), by OID.
+        'children',
+        (SELECT coalesce(jsonb_object_agg(i.inhrelid::text, w.root), '{}')
+           FROM watched w
+          CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i
+                               WHERE i.inhparent = w.root
+                                 AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+                              OFFSET 0) AS i),
         'options',
         (SELECT coalesce(jsonb_object_agg(w.root::text,
                     jsonb_build_object(
@@ -526,6 +549,25 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
 
+    -- An inheritance child (CREATE TABLE ... INHERITS, ALTER TABLE ...
+    -- INHERIT) holds rows that the tracked table's queries reach but its
+    -- capture triggers never see: refused.
+    SELECT i.inhrelid::regclass AS child, t.relid AS parent INTO part
+      FROM unnest(roots) AS r
+     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
+     CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i
+                          WHERE i.inhparent = t.relid
+                            AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+                         OFFSET 0) AS i
+     WHERE NOT (before -> 'children') ? i.inhrelid::oid::text
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % cannot inherit from tracked table %', part.child, part.parent
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Its rows would be read and changed through the tracked table without being captured.',
+                  HINT = 'Use a partition (PARTITION OF) instead: partitions are captured as their tracked table.';
+    END IF;
+
     -- Tables the command worked on (none for DROP: those are found missing).
     IF command_tag NOT LIKE 'DROP %' THEN
         SELECT array_agg(DISTINCT c.objid) INTO touched
@@ -535,13 +577,19 @@ BEGIN
 
     -- Partitions that joined a tracked table (CREATE TABLE ... PARTITION OF,
     -- ATTACH PARTITION) get its TRUNCATE trigger (row triggers are cloned by
-    -- PostgreSQL); one that was tracked on its own is untracked first.
+    -- PostgreSQL); one that was tracked on its own is untracked first. Not
+    -- while the table has no capture trigger: a restore attaches partitions
+    -- before it creates the triggers it dumped, the partitions' included.
     FOR part IN
         SELECT t.relid AS root, p.relid AS partition
           FROM unnest(roots) AS r
          CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
          CROSS JOIN LATERAL pg_partition_tree(t.relid) AS p
-         WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = p.relid) IN ('r', 'p')
+         WHERE (SELECT true FROM pg_trigger tg
+                 WHERE tg.tgrelid = t.relid
+                   AND tg.tgfoid = 'audit_log.capture_row()'::regprocedure
+                 LIMIT 1)
+           AND (SELECT c.relkind FROM pg_class c WHERE c.oid = p.relid) IN ('r', 'p')
            AND p.relid <> t.relid
            AND (t.relid::oid = ANY (touched) OR p.relid::oid = ANY (touched))
            -- New to this table's tree (a trigger dropped by hand stays dropped).
@@ -732,3 +780,42 @@ REVOKE ALL ON FUNCTION audit_log.ddl_watch_roots(oid[], oid[], boolean) FROM PUB
 REVOKE ALL ON FUNCTION audit_log.ddl_watch_state(oid[], boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.record_ddl(jsonb, text, oid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.follow_new_tables() FROM PUBLIC;
+
+-- Capture triggers are the extension's (src/capture_triggers.rs): a CREATE
+-- TRIGGER calling a capture function is refused unless it is what track()
+-- creates, on a tracked table that has none yet (it then gets its canonical
+-- name, which a restore needs); CREATE OR REPLACE of a capture trigger and
+-- ALTER TRIGGER ... DEPENDS ON EXTENSION on one are refused.
+CREATE FUNCTION audit_log.guard_capture_triggers()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'audit_log_guard_capture_triggers';
+CREATE EVENT TRIGGER audit_log_guard_capture_triggers ON ddl_command_start
+    WHEN TAG IN ('CREATE TRIGGER', 'ALTER TRIGGER')
+    EXECUTE FUNCTION audit_log.guard_capture_triggers();
+REVOKE ALL ON FUNCTION audit_log.guard_capture_triggers() FROM PUBLIC;
+
+-- A restore under 0.2.0 left each partition of a tracked table with two
+-- TRUNCATE capture triggers: the one the DDL watch gave it when the restore
+-- attached it, and the dumped one, named after the source database's OIDs.
+-- Only one capture trigger of a kind may fire per table now: the copy goes.
+DO $$
+DECLARE
+    trg record;
+BEGIN
+    FOR trg IN
+        SELECT t.tgname, t.tgrelid::regclass AS rel
+          FROM pg_trigger t
+         WHERE t.tgfoid = 'audit_log.capture_truncate()'::regprocedure
+           AND t.tgparentid = 0
+           AND t.tgname NOT IN (SELECT 'audit_log_truncate_' || a.relid::oid
+                                  FROM pg_partition_ancestors(t.tgrelid) AS a)
+           AND EXISTS (SELECT 1 FROM pg_trigger c
+                        WHERE c.tgrelid = t.tgrelid AND c.oid <> t.oid AND c.tgfoid = t.tgfoid
+                          AND c.tgname IN (SELECT 'audit_log_truncate_' || a.relid::oid
+                                             FROM pg_partition_ancestors(t.tgrelid) AS a))
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+    END LOOP;
+END
+$$;

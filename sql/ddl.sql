@@ -180,6 +180,14 @@ BEGIN
                   FROM pg_class c
                  CROSS JOIN LATERAL (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace OFFSET 0) AS n
                  WHERE c.oid = m.relid OFFSET 0) AS c),
+        -- Inheritance children (not partitions), by OID.
+        'children',
+        (SELECT coalesce(jsonb_object_agg(i.inhrelid::text, w.root), '{}')
+           FROM watched w
+          CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i
+                               WHERE i.inhparent = w.root
+                                 AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+                              OFFSET 0) AS i),
         'options',
         (SELECT coalesce(jsonb_object_agg(w.root::text,
                     jsonb_build_object(
@@ -246,6 +254,25 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
 
+    -- An inheritance child (CREATE TABLE ... INHERITS, ALTER TABLE ...
+    -- INHERIT) holds rows that the tracked table's queries reach but its
+    -- capture triggers never see: refused.
+    SELECT i.inhrelid::regclass AS child, t.relid AS parent INTO part
+      FROM unnest(roots) AS r
+     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
+     CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i
+                          WHERE i.inhparent = t.relid
+                            AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+                         OFFSET 0) AS i
+     WHERE NOT (before -> 'children') ? i.inhrelid::oid::text
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % cannot inherit from tracked table %', part.child, part.parent
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Its rows would be read and changed through the tracked table without being captured.',
+                  HINT = 'Use a partition (PARTITION OF) instead: partitions are captured as their tracked table.';
+    END IF;
+
     -- Tables the command worked on (none for DROP: those are found missing).
     IF command_tag NOT LIKE 'DROP %' THEN
         SELECT array_agg(DISTINCT c.objid) INTO touched
@@ -255,13 +282,19 @@ BEGIN
 
     -- Partitions that joined a tracked table (CREATE TABLE ... PARTITION OF,
     -- ATTACH PARTITION) get its TRUNCATE trigger (row triggers are cloned by
-    -- PostgreSQL); one that was tracked on its own is untracked first.
+    -- PostgreSQL); one that was tracked on its own is untracked first. Not
+    -- while the table has no capture trigger: a restore attaches partitions
+    -- before it creates the triggers it dumped, the partitions' included.
     FOR part IN
         SELECT t.relid AS root, p.relid AS partition
           FROM unnest(roots) AS r
          CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
          CROSS JOIN LATERAL pg_partition_tree(t.relid) AS p
-         WHERE (SELECT c.relkind FROM pg_class c WHERE c.oid = p.relid) IN ('r', 'p')
+         WHERE (SELECT true FROM pg_trigger tg
+                 WHERE tg.tgrelid = t.relid
+                   AND tg.tgfoid = 'audit_log.capture_row()'::regprocedure
+                 LIMIT 1)
+           AND (SELECT c.relkind FROM pg_class c WHERE c.oid = p.relid) IN ('r', 'p')
            AND p.relid <> t.relid
            AND (t.relid::oid = ANY (touched) OR p.relid::oid = ANY (touched))
            -- New to this table's tree (a trigger dropped by hand stays dropped).
@@ -466,3 +499,16 @@ AS 'MODULE_PATHNAME', 'audit_log_guard_drop';
 CREATE EVENT TRIGGER audit_log_guard_drop ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
     EXECUTE FUNCTION audit_log.guard_drop();
+
+-- Capture triggers are the extension's (src/capture_triggers.rs): a CREATE
+-- TRIGGER calling a capture function is refused unless it is what track()
+-- creates, on a tracked table that has none yet (it then gets its canonical
+-- name, which a restore needs); CREATE OR REPLACE of a capture trigger and
+-- ALTER TRIGGER ... DEPENDS ON EXTENSION on one are refused.
+CREATE FUNCTION audit_log.guard_capture_triggers()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'audit_log_guard_capture_triggers';
+CREATE EVENT TRIGGER audit_log_guard_capture_triggers ON ddl_command_start
+    WHEN TAG IN ('CREATE TRIGGER', 'ALTER TRIGGER')
+    EXECUTE FUNCTION audit_log.guard_capture_triggers();

@@ -79,19 +79,21 @@ AS $$
 DECLARE
     trg record;
 BEGIN
+    -- Every trigger of the tree that calls a capture function, and any that
+    -- holds a capture trigger's name: track() repairs a table whose triggers
+    -- were tampered with before the extension guarded them (a copy added by
+    -- hand, one replaced in place). Clones go with their parent's.
     FOR trg IN
         SELECT t.tgname, t.tgrelid::regclass AS rel
           FROM (SELECT target AS relid UNION SELECT p.relid FROM pg_partition_tree(target) AS p) AS m
          CROSS JOIN LATERAL (SELECT t.tgname, t.tgrelid FROM pg_trigger t
                               WHERE t.tgrelid = m.relid
-                                AND t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
-                                                 'audit_log.capture_truncate()'::regprocedure)
+                                AND (t.tgfoid IN ('audit_log.capture_row()'::regprocedure,
+                                                  'audit_log.capture_truncate()'::regprocedure)
+                                     OR t.tgname IN (('audit_log_row_' || target::oid)::name,
+                                                     ('audit_log_truncate_' || target::oid)::name))
                                 AND t.tgparentid = 0
                              OFFSET 0) AS t
-         WHERE t.tgrelid = target
-            OR t.tgname IN (SELECT r.tgname FROM pg_trigger r
-                             WHERE r.tgrelid = target
-                               AND r.tgfoid = 'audit_log.capture_truncate()'::regprocedure)
          ORDER BY t.tgrelid = target, t.tgname
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
@@ -160,6 +162,18 @@ BEGIN
             USING ERRCODE = 'wrong_object_type';
     END IF;
 
+    SELECT i.inhrelid::regclass INTO part
+      FROM pg_inherits i
+     WHERE i.inhparent = target
+       AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot track %: table % inherits from it', target, part
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Rows of inheritance children are read and changed through the parent, but their changes fire only their own triggers.',
+                  HINT = 'Make the children partitions (PARTITION OF): partitions are captured as their tracked table.';
+    END IF;
+
     -- Serialize with concurrent track()/untrack() of the same table.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
 
@@ -226,9 +240,7 @@ BEGIN
     -- that this is not recorded as silencing it (see ddl.sql).
     DELETE FROM audit_log.tracked t WHERE t.relid = target
     RETURNING t.tracked_since, t.tracked_by INTO previous;
-    IF FOUND THEN
-        PERFORM audit_log.drop_capture_triggers(target);
-    END IF;
+    PERFORM audit_log.drop_capture_triggers(target);
     INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
     VALUES (target, track.exclude_columns, track.redact_columns,
             coalesce(previous.tracked_since, statement_timestamp()),

@@ -1,18 +1,21 @@
 //! The capture triggers: one event per changed row, one per TRUNCATE statement.
 
 use std::cell::Cell;
+use std::ffi::CStr;
 use std::rc::Rc;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::backend::BackendLocal;
+use crate::capture_triggers::{self, Kind};
 use crate::catalog::{self, Column, TableInfo};
 use crate::ffi::{datum_image_eq, function_info_v1};
 use crate::jsonb::{self, KeyPolicy};
 use crate::moves;
 use crate::settings;
 use crate::storage::{self, Event};
+use crate::text;
 
 // Plain fmgr functions rather than #[pg_trigger]: a direct call (not as a
 // trigger) must be a clean error, and the capture path wants no wrapper.
@@ -33,7 +36,7 @@ pub unsafe extern "C-unwind" fn audit_log_capture_row(
             "AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW",
         );
     }
-    capture_row_change(data);
+    capture_row_change(data, (*(*fcinfo).flinfo).fn_oid);
     pg_sys::Datum::from(0)
 }
 
@@ -58,7 +61,7 @@ pub unsafe extern "C-unwind" fn audit_log_capture_truncate(
     if !is_after(event) || is_row(event) || !is_truncate(event) {
         misfired("capture_truncate", "AFTER TRUNCATE ... FOR EACH STATEMENT");
     }
-    capture_truncation(data);
+    capture_truncation(data, (*(*fcinfo).flinfo).fn_oid);
     pg_sys::Datum::from(0)
 }
 
@@ -99,11 +102,12 @@ fn misfired(function: &str, expected: &str) -> ! {
     );
 }
 
-unsafe fn capture_row_change(data: &pg_sys::TriggerData) {
+unsafe fn capture_row_change(data: &pg_sys::TriggerData, function: pg_sys::Oid) {
     let rel = data.tg_relation;
     let Some(table) = catalog::table_info(rel) else {
         return;
     };
+    capture_triggers::check_fired_by_capture_trigger(data, &table, function, Kind::Row);
     settings::enforce_actor(&table.entity);
     in_server_style(&table, || record_row_change(data, &table));
 }
@@ -115,8 +119,8 @@ unsafe fn record_row_change(data: &pg_sys::TriggerData, table: &Rc<TableInfo>) {
             if let Some(moved) = moves::arrival(table, data.tg_trigtuple) {
                 return record_move(moved, table, data.tg_trigtuple, desc);
             }
-            moves::flush();
-            let new = Row::deform(data.tg_trigtuple, desc);
+            moves::flush_before(inserted_by(data.tg_trigtuple));
+            let new = Row::deform(data.tg_trigtuple, desc, table);
             Event {
                 entity_id: new.entity_id(table),
                 new_values: Some(new.render(table)),
@@ -124,11 +128,11 @@ unsafe fn record_row_change(data: &pg_sys::TriggerData, table: &Rc<TableInfo>) {
             }
         }
         pg_sys::TRIGGER_EVENT_DELETE => {
-            moves::flush();
+            moves::flush_before(pg_sys::HeapTupleHeaderGetCmax((*data.tg_trigtuple).t_data));
             if moves::departure(table, data.tg_trigtuple, desc) {
                 return;
             }
-            let old = Row::deform(data.tg_trigtuple, desc);
+            let old = Row::deform(data.tg_trigtuple, desc, table);
             Event {
                 entity_id: old.entity_id(table),
                 old_values: Some(old.render(table)),
@@ -136,9 +140,9 @@ unsafe fn record_row_change(data: &pg_sys::TriggerData, table: &Rc<TableInfo>) {
             }
         }
         _ => {
-            moves::flush();
-            let old = Row::deform(data.tg_trigtuple, desc);
-            let new = Row::deform(data.tg_newtuple, desc);
+            moves::flush_before(inserted_by(data.tg_newtuple));
+            let old = Row::deform(data.tg_trigtuple, desc, table);
+            let new = Row::deform(data.tg_newtuple, desc, table);
             let changed = changed_fields(table, &old, table, &new);
             if changed.is_empty() {
                 return;
@@ -147,12 +151,17 @@ unsafe fn record_row_change(data: &pg_sys::TriggerData, table: &Rc<TableInfo>) {
                 entity_id: new.entity_id(table),
                 old_values: Some(old.render(table)),
                 new_values: Some(new.render(table)),
-                changed_fields: changed.into_datum(),
+                changed_fields: Some(text::array(&changed)),
                 ..Event::about(&table.entity, c"UPDATE")
             }
         }
     };
     storage::append(&event);
+}
+
+/// The command that wrote a row version.
+unsafe fn inserted_by(tuple: pg_sys::HeapTuple) -> pg_sys::CommandId {
+    pg_sys::HeapTupleHeaderGetCmin((*tuple).t_data)
 }
 
 /// A row moved to another partition by an UPDATE of the partition key is one
@@ -164,14 +173,14 @@ unsafe fn record_move(
     tuple: pg_sys::HeapTuple,
     desc: pg_sys::TupleDesc,
 ) {
-    let old = Row::deform(moved.tuple, moved.desc);
-    let new = Row::deform(tuple, desc);
+    let old = Row::deform(moved.tuple, moved.desc, &moved.table);
+    let new = Row::deform(tuple, desc, table);
     let changed = changed_fields(&moved.table, &old, table, &new);
     storage::append(&Event {
         entity_id: new.entity_id(table),
         old_values: Some(old.render(&moved.table)),
         new_values: Some(new.render(table)),
-        changed_fields: changed.into_datum(),
+        changed_fields: Some(text::array(&changed)),
         ..Event::about(&table.entity, c"UPDATE")
     });
     moved.release();
@@ -180,7 +189,7 @@ unsafe fn record_move(
 /// A departure whose arrival never came: the row was deleted after all.
 pub unsafe fn record_departure_as_delete(departed: moves::Departed) {
     in_server_style(&departed.table, || {
-        let old = Row::deform(departed.tuple, departed.desc);
+        let old = Row::deform(departed.tuple, departed.desc, &departed.table);
         storage::append(&Event {
             entity_id: old.entity_id(&departed.table),
             old_values: Some(old.render(&departed.table)),
@@ -197,13 +206,17 @@ struct Row {
 }
 
 impl Row {
-    unsafe fn deform(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Self {
+    /// `table` is the TableInfo of the relation the tuple belongs to.
+    unsafe fn deform(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, table: &TableInfo) -> Self {
         let natts = (*desc).natts as usize;
         let mut row = Row {
             values: vec![pg_sys::Datum::from(0); natts],
             nulls: vec![true; natts],
         };
         pg_sys::heap_deform_tuple(tuple, desc, row.values.as_mut_ptr(), row.nulls.as_mut_ptr());
+        if let Some(columns) = &table.virtual_columns {
+            columns.compute(tuple, &mut row.values, &mut row.nulls);
+        }
         row
     }
 
@@ -253,7 +266,7 @@ unsafe fn changed_fields<'a>(
     old: &Row,
     new_table: &'a TableInfo,
     new: &Row,
-) -> Vec<&'a str> {
+) -> Vec<&'a CStr> {
     old_table
         .columns
         .iter()
@@ -266,29 +279,58 @@ unsafe fn changed_fields<'a>(
             );
             match (old.nulls[i], new.nulls[j]) {
                 (true, true) => false,
-                (false, false) => !datum_image_eq(
-                    old.values[i],
-                    new.values[j],
-                    new_column.byval,
-                    new_column.len.into(),
-                ),
+                (false, false) => {
+                    !(same_toast_pointer(old.values[i], new.values[j], new_column.len)
+                        || datum_image_eq(
+                            old.values[i],
+                            new.values[j],
+                            new_column.byval,
+                            new_column.len.into(),
+                        ))
+                }
                 _ => true,
             }
         })
-        .map(|(_, column)| column.name.to_str().unwrap_or_default())
+        .map(|(_, column)| column.name.as_c_str())
         .collect()
+}
+
+/// An UPDATE that leaves a large value alone keeps its TOAST pointer: the
+/// same pointer is the same value, with no need to fetch and compare the
+/// value's chunks (which rendering it fetches anyway).
+unsafe fn same_toast_pointer(old: pg_sys::Datum, new: pg_sys::Datum, len: i16) -> bool {
+    use pgrx::varlena::{varatt_is_1b_e, varsize_external, vartag_external};
+    if len != -1 {
+        return false;
+    }
+    let (old, new) = (
+        old.cast_mut_ptr::<pg_sys::varlena>(),
+        new.cast_mut_ptr::<pg_sys::varlena>(),
+    );
+    let on_disk = |value: *mut pg_sys::varlena| {
+        varatt_is_1b_e(value)
+            && vartag_external(value) as u32 == pg_sys::vartag_external::VARTAG_ONDISK
+    };
+    if !on_disk(old) || !on_disk(new) {
+        return false;
+    }
+    let size = varsize_external(old);
+    size == varsize_external(new)
+        && std::slice::from_raw_parts(old.cast::<u8>(), size)
+            == std::slice::from_raw_parts(new.cast::<u8>(), size)
 }
 
 /// One TRUNCATE event per tracked table per statement. A TRUNCATE of a
 /// partitioned table fires the trigger of the parent and of every partition;
 /// they all name the same tracked table, the same transaction and the same
 /// command, and only the first is recorded.
-unsafe fn capture_truncation(data: &pg_sys::TriggerData) {
+unsafe fn capture_truncation(data: &pg_sys::TriggerData, function: pg_sys::Oid) {
     static LAST: BackendLocal<Cell<Option<(pg_sys::Oid, u64, u32)>>> =
         BackendLocal::new(Cell::new(None));
     let Some(table) = catalog::table_info(data.tg_relation) else {
         return;
     };
+    capture_triggers::check_fired_by_capture_trigger(data, &table, function, Kind::Truncate);
     settings::enforce_actor(&table.entity);
     let statement = (
         table.root,
@@ -312,13 +354,13 @@ function_info_v1!(pg_finfo_audit_log_record_tracking);
 pub unsafe extern "C-unwind" fn audit_log_record_tracking(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    let action: Option<String> = pgrx::fcinfo::pg_getarg(fcinfo, 0);
+    let action = pgrx::fcinfo::pg_getarg_datum(fcinfo, 0).map(|datum| text::from_datum(datum));
     let target: Option<pg_sys::Oid> = pgrx::fcinfo::pg_getarg(fcinfo, 1);
     let options = pgrx::fcinfo::pg_getarg_datum(fcinfo, 2);
-    let action = match action.as_deref() {
-        Some("TRACK") => c"TRACK",
-        Some("UNTRACK") => c"UNTRACK",
-        Some("DDL") => c"DDL",
+    let action = match action.as_ref().map(|a| a.to_bytes()) {
+        Some(b"TRACK") => c"TRACK",
+        Some(b"UNTRACK") => c"UNTRACK",
+        Some(b"DDL") => c"DDL",
         _ => {
             ereport!(
                 ERROR,

@@ -2,14 +2,16 @@
 //! backend until the table, its tracked ancestor or the tracking options change.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
 use pgrx::pg_sys;
 
 use crate::backend::BackendLocal;
+use crate::capture_triggers;
 use crate::ffi::{attributes, get_partition_ancestors};
+use crate::generated::VirtualColumns;
 use crate::jsonb::{KeyPolicy, ValueKind};
 use crate::storage;
 
@@ -37,6 +39,12 @@ pub struct TableInfo {
     pub keys: Vec<usize>,
     /// A column holds money, or an array of it: its rendering depends on lc_monetary.
     pub renders_money: bool,
+    /// The syscache hash of the tracked table's schema, whose name `entity` holds.
+    pub schema_hash: u32,
+    /// PostgreSQL 18's virtual generated columns, computed for each row.
+    pub virtual_columns: Option<VirtualColumns>,
+    /// The triggers allowed to capture this relation's changes.
+    pub allowed_triggers: capture_triggers::Allowed,
     mcxt: pg_sys::MemoryContext,
 }
 
@@ -46,8 +54,15 @@ impl Drop for TableInfo {
     }
 }
 
-/// None marks a table whose trigger fired but that is not tracked.
-type Cache = HashMap<pg_sys::Oid, Option<Rc<TableInfo>>>;
+/// Per relation whose trigger fired: its capture metadata, None when it is
+/// not tracked. Indexed by tracked table too: an invalidation of a tracked
+/// table evicts its partitions' entries without a scan of the whole cache,
+/// which a session that wrote to thousands of tables would pay at every DDL.
+#[derive(Default)]
+struct Cache {
+    tables: HashMap<pg_sys::Oid, Option<Rc<TableInfo>>>,
+    by_root: HashMap<pg_sys::Oid, HashSet<pg_sys::Oid>>,
+}
 
 static TABLES: BackendLocal<RefCell<Option<Cache>>> = BackendLocal::new(RefCell::new(None));
 
@@ -63,16 +78,17 @@ pub unsafe fn table_info(rel: pg_sys::Relation) -> Option<Rc<TableInfo>> {
         .get()
         .borrow()
         .as_ref()
-        .and_then(|cache| cache.get(&relid).cloned());
+        .and_then(|cache| cache.tables.get(&relid).cloned());
     if let Some(info) = cached {
         return info;
     }
     let info = build(rel).map(Rc::new);
-    TABLES
-        .get()
-        .borrow_mut()
-        .get_or_insert_with(HashMap::new)
-        .insert(relid, info.clone());
+    let mut tables = TABLES.get().borrow_mut();
+    let cache = tables.get_or_insert_with(Cache::default);
+    if let Some(root) = info.as_ref().map(|i| i.root).filter(|root| *root != relid) {
+        cache.by_root.entry(root).or_default().insert(relid);
+    }
+    cache.tables.insert(relid, info.clone());
     info
 }
 
@@ -84,18 +100,13 @@ pub fn invalidate(relid: pg_sys::Oid) {
         let mut tables = TABLES.get().borrow_mut();
         let Some(cache) = tables.as_mut() else { return };
         if relid == pg_sys::InvalidOid {
-            cache.drain().collect()
+            cache.by_root.clear();
+            cache.tables.drain().map(|(_, info)| info).collect()
         } else {
-            let stale: Vec<_> = cache
-                .iter()
-                .filter(|(oid, info)| {
-                    **oid == relid || info.as_ref().is_some_and(|i| i.root == relid)
-                })
-                .map(|(oid, _)| *oid)
-                .collect();
-            stale
-                .into_iter()
-                .filter_map(|oid| cache.remove_entry(&oid))
+            let dependents = cache.by_root.remove(&relid).unwrap_or_default();
+            std::iter::once(relid)
+                .chain(dependents)
+                .filter_map(|oid| cache.tables.remove(&oid))
                 .collect()
         }
     };
@@ -103,8 +114,27 @@ pub fn invalidate(relid: pg_sys::Oid) {
     drop(evicted);
 }
 
-pub fn invalidate_all() {
-    invalidate(pg_sys::InvalidOid);
+/// A schema changed (renamed, say): the entries whose entity names it go.
+/// `hash` is the syscache hash of its OID; 0 means any schema may have.
+pub fn invalidate_schema(hash: u32) {
+    if hash == 0 {
+        return invalidate(pg_sys::InvalidOid);
+    }
+    let evicted: Vec<_> = {
+        let mut tables = TABLES.get().borrow_mut();
+        let Some(cache) = tables.as_mut() else { return };
+        let stale: Vec<_> = cache
+            .tables
+            .iter()
+            .filter(|(_, info)| info.as_ref().is_some_and(|i| i.schema_hash == hash))
+            .map(|(oid, _)| *oid)
+            .collect();
+        stale
+            .into_iter()
+            .filter_map(|oid| cache.tables.remove(&oid))
+            .collect()
+    };
+    drop(evicted);
 }
 
 unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
@@ -117,6 +147,13 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
     };
 
     let entity = qualified_name(root_rel);
+    let schema_hash = pg_sys::GetSysCacheHashValue(
+        pg_sys::SysCacheIdentifier::NAMESPACEOID as _,
+        pg_sys::Datum::from((*(*root_rel).rd_rel).relnamespace),
+        pg_sys::Datum::from(0),
+        pg_sys::Datum::from(0),
+        pg_sys::Datum::from(0),
+    );
     let key_names = key_columns(root_rel);
     let mcxt = pg_sys::AllocSetContextCreateExtended(
         pg_sys::CurrentMemoryContext,
@@ -139,10 +176,9 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
         .filter_map(|attr| {
             let name = CStr::from_ptr(attr.attname.data.as_ptr());
             let leaf = leaf_attnums.get(name.to_bytes())?;
-            let name_str = name.to_string_lossy();
-            let policy = if options.exclude_columns.iter().any(|c| *c == name_str) {
+            let policy = if options.exclude_columns.iter().any(|c| c.as_c_str() == name) {
                 KeyPolicy::Drop
-            } else if options.redact_columns.iter().any(|c| *c == name_str) {
+            } else if options.redact_columns.iter().any(|c| c.as_c_str() == name) {
                 KeyPolicy::Redact
             } else {
                 KeyPolicy::Keep
@@ -171,6 +207,9 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
         .iter()
         .filter_map(|key| columns.iter().position(|c| c.name == *key))
         .collect();
+    let caller = pg_sys::MemoryContextSwitchTo(mcxt);
+    let virtual_columns = VirtualColumns::of(rel);
+    pg_sys::MemoryContextSwitchTo(caller);
     // Built under the caller's memory until complete, so an error leaks nothing.
     pg_sys::MemoryContextSetParent(mcxt, pg_sys::CacheMemoryContext);
     Some(TableInfo {
@@ -180,8 +219,19 @@ unsafe fn build(rel: pg_sys::Relation) -> Option<TableInfo> {
         render_order,
         keys,
         renders_money,
+        schema_hash,
+        virtual_columns,
+        allowed_triggers: Default::default(),
         mcxt,
     })
+}
+
+/// The tracked table whose changes `rel`'s are: `rel` or a partition ancestor.
+///
+/// # Safety
+/// `rel` must be an open relation.
+pub unsafe fn tracked_root(rel: pg_sys::Relation) -> Option<pg_sys::Oid> {
+    tracked_ancestor_or_self(rel).map(|(root, _)| root)
 }
 
 /// The topmost tracked table among `rel` and its partition ancestors.

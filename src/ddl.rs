@@ -304,7 +304,7 @@ unsafe fn datum_oids(datum: pg_sys::Datum) -> BTreeSet<u32> {
         .collect()
 }
 
-unsafe fn check_event_trigger<'a>(
+pub(crate) unsafe fn check_event_trigger<'a>(
     fcinfo: pg_sys::FunctionCallInfo,
     function: &str,
 ) -> &'a pg_sys::EventTriggerData {
@@ -321,7 +321,7 @@ unsafe fn check_event_trigger<'a>(
 
 /// Types qualified too: a `text` type of the caller's must not make the
 /// lookup resolve elsewhere.
-unsafe fn lookup_function(signature: &CStr) -> Option<pg_sys::Oid> {
+pub(crate) unsafe fn lookup_function(signature: &CStr) -> Option<pg_sys::Oid> {
     let text = pg_sys::cstring_to_text(signature.as_ptr());
     pgrx::direct_function_call::<pg_sys::Oid>(
         pg_sys::to_regprocedure,
@@ -352,7 +352,8 @@ function_info_v1!(pg_finfo_audit_log_record_ddl_event);
 pub unsafe extern "C-unwind" fn audit_log_record_ddl_event(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
-    let entity: Option<String> = pgrx::fcinfo::pg_getarg(fcinfo, 0);
+    let entity =
+        pgrx::fcinfo::pg_getarg_datum(fcinfo, 0).map(|datum| crate::text::from_datum(datum));
     let details = pgrx::fcinfo::pg_getarg_datum(fcinfo, 1);
     let Some(entity) = entity else {
         ereport!(
@@ -361,7 +362,6 @@ pub unsafe extern "C-unwind" fn audit_log_record_ddl_event(
             "entity must not be NULL"
         );
     };
-    let entity = CString::new(entity).expect("text has no NUL byte");
     storage::append(&Event {
         new_values: details,
         ..Event::about(&entity, c"DDL")

@@ -42,6 +42,12 @@ unsafe extern "C" {
 
 #[pg_guard]
 unsafe extern "C-unwind" {
+    /// catalog/pg_inherits.h: a table and all its partitions and children.
+    pub fn find_all_inheritors(
+        relid: pg_sys::Oid,
+        lockmode: pg_sys::LOCKMODE,
+        numparents: *mut *mut pg_sys::List,
+    ) -> *mut pg_sys::List;
     /// catalog/partition.h: ancestors of a partition, immediate parent first.
     pub fn get_partition_ancestors(relid: pg_sys::Oid) -> *mut pg_sys::List;
     /// commands/sequence.h: nextval() without the caller's privilege check.
@@ -54,3 +60,16 @@ unsafe extern "C-unwind" {
         typlen: i32,
     ) -> bool;
 }
+
+/// Functions whose C names clippy would have us rename.
+#[allow(non_snake_case)]
+mod c_names {
+    use super::*;
+
+    #[pg_guard]
+    unsafe extern "C-unwind" {
+        /// utils/datum.h: a copy of a value in the current memory context.
+        pub fn datumCopy(value: pg_sys::Datum, typbyval: bool, typlen: i32) -> pg_sys::Datum;
+    }
+}
+pub use c_names::datumCopy;

@@ -7,14 +7,17 @@ use pgrx::prelude::*;
 
 mod backend;
 mod capture;
+mod capture_triggers;
 mod catalog;
 mod ddl;
 mod ffi;
+mod generated;
 mod jsonb;
 mod moves;
 mod reading;
 mod settings;
 mod storage;
+mod text;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -88,7 +91,7 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: i32) {
-    storage::executor_starting();
+    storage::executor_starting((*query_desc).operation);
     match PREVIOUS_EXECUTOR_START {
         Some(previous) => previous(query_desc, eflags),
         None => pg_sys::standard_ExecutorStart(query_desc, eflags),
@@ -98,10 +101,7 @@ unsafe extern "C-unwind" fn on_executor_start(query_desc: *mut pg_sys::QueryDesc
 /// The statement is over: close the log it wrote events to.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_executor_end(query_desc: *mut pg_sys::QueryDesc) {
-    let estate = (*query_desc).estate;
-    if !estate.is_null() {
-        moves::flush_at_statement_end((*estate).es_output_cid);
-    }
+    moves::flush_at_statement_end();
     storage::executor_ending();
     match PREVIOUS_EXECUTOR_END {
         Some(previous) => previous(query_desc),
@@ -178,7 +178,8 @@ unsafe extern "C-unwind" fn on_transaction_end(
 
 /// A statement that failed inside a savepoint may leave a row half-moved
 /// between partitions: its DELETE seen, its INSERT rolled back with it; and
-/// the executors it started never ended.
+/// the executors it started never ended. A savepoint rolled back by a
+/// trigger between the two halves leaves the row's move alone.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_subtransaction_end(
     event: pg_sys::SubXactEvent::Type,
@@ -191,21 +192,18 @@ unsafe extern "C-unwind" fn on_subtransaction_end(
         SUBXACT_EVENT_START_SUB => storage::subtransaction_started(),
         SUBXACT_EVENT_COMMIT_SUB => storage::subtransaction_ended(false),
         SUBXACT_EVENT_ABORT_SUB => {
-            moves::forget();
+            moves::forget_subtransaction();
             storage::subtransaction_ended(true);
         }
         _ => {}
     }
 }
 
-/// A renamed schema renames the entities of its tables.
+/// A renamed schema renames the entities of its tables. Only those: CREATE
+/// SCHEMA, or a GRANT on one, must not empty the cache of every session.
 #[pg_guard]
-unsafe extern "C-unwind" fn on_schema_invalidation(
-    _arg: pg_sys::Datum,
-    _cache_id: i32,
-    _hash: u32,
-) {
-    catalog::invalidate_all();
+unsafe extern "C-unwind" fn on_schema_invalidation(_arg: pg_sys::Datum, _cache_id: i32, hash: u32) {
+    catalog::invalidate_schema(hash);
 }
 
 /// Required by `cargo pgrx test`.

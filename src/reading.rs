@@ -2,47 +2,66 @@
 
 use pgrx::prelude::*;
 
+use crate::text::{DbText, DbTextArray};
+
 /// Splits a table name as users type it into its parts, keeping case:
 /// `public.trainings` → {public, trainings}; `trainings` → {trainings};
 /// `"Sales Dept"."Learners"` → {Sales Dept, Learners}; `Learners` → {Learners}.
 /// Unlike SQL, unquoted names are not folded to lower case: the filter is
 /// case-sensitive, with or without quotes. Stored entities parse the same way.
+///
+/// These helpers work on bytes in the database's encoding (see text.rs):
+/// quotes, dots, commas and line ends are ASCII, and no byte of a multibyte
+/// character in a server encoding is.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn entity_parts(entity: &str) -> Vec<String> {
-    split_qualified_name(entity).unwrap_or_else(|problem| {
+fn entity_parts(entity: DbText) -> DbTextArray {
+    let parts = split_qualified_name(&entity.0).unwrap_or_else(|problem| {
         ereport!(
             ERROR,
             PgSqlErrorCode::ERRCODE_INVALID_NAME,
-            format!("invalid table name \"{entity}\": {problem}"),
+            format!(
+                "invalid table name \"{}\": {problem}",
+                String::from_utf8_lossy(&entity.0)
+            ),
             "Write schema.table or table, with double quotes around a part that contains dots or quotes."
         );
-    })
+    });
+    DbTextArray(parts.into_iter().map(Some).collect())
 }
 
 /// One CSV record (RFC 4180), exactly as COPY ... (FORMAT csv) writes it: a
 /// NULL is an empty field, an empty string is `""`, and a field holding a comma,
 /// a double quote, CR or LF is quoted with its quotes doubled.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn csv_line(fields: Array<&str>) -> String {
-    let mut line = String::new();
-    for (i, field) in fields.iter().enumerate() {
+fn csv_line(fields: DbTextArray) -> DbText {
+    let mut line = Vec::new();
+    for (i, field) in fields.0.iter().enumerate() {
         if i > 0 {
-            line.push(',');
+            line.push(b',');
         }
         if let Some(field) = field {
             push_csv_field(&mut line, field);
         }
     }
-    line
+    DbText(line)
 }
 
-fn push_csv_field(line: &mut String, field: &str) {
-    if field.is_empty() || field.contains([',', '"', '\n', '\r']) {
-        line.push('"');
-        line.push_str(&field.replace('"', "\"\""));
-        line.push('"');
+fn push_csv_field(line: &mut Vec<u8>, field: &[u8]) {
+    if field.is_empty()
+        || field
+            .iter()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        line.push(b'"');
+        for &b in field {
+            if b == b'"' {
+                line.push(b'"');
+            }
+            line.push(b);
+        }
+        line.push(b'"');
     } else {
-        line.push_str(field);
+        line.extend_from_slice(field);
     }
 }
 
@@ -88,77 +107,77 @@ fn format_utc_micros(micros: i64) -> String {
 /// A text array as a JSON array of strings (`["price", "stock"]`), as
 /// to_jsonb(text[])::text prints it, for changed_fields in export.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn json_text_array(items: Array<&str>) -> String {
-    let mut json = String::from("[");
-    for (i, item) in items.iter().enumerate() {
+fn json_text_array(items: DbTextArray) -> DbText {
+    let mut json = vec![b'['];
+    for (i, item) in items.0.iter().enumerate() {
         if i > 0 {
-            json.push_str(", ");
+            json.extend_from_slice(b", ");
         }
         match item {
             Some(item) => push_json_string(&mut json, item),
-            None => json.push_str("null"),
+            None => json.extend_from_slice(b"null"),
         }
     }
-    json.push(']');
-    json
+    json.push(b']');
+    DbText(json)
 }
 
 /// A JSON string literal, escaped as PostgreSQL's escape_json() does.
-fn push_json_string(json: &mut String, s: &str) {
-    json.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => json.push_str("\\\""),
-            '\\' => json.push_str("\\\\"),
-            '\n' => json.push_str("\\n"),
-            '\r' => json.push_str("\\r"),
-            '\t' => json.push_str("\\t"),
-            '\u{8}' => json.push_str("\\b"),
-            '\u{c}' => json.push_str("\\f"),
-            c if (c as u32) < 0x20 => json.push_str(&format!("\\u{:04x}", c as u32)),
-            c => json.push(c),
+fn push_json_string(json: &mut Vec<u8>, s: &[u8]) {
+    json.push(b'"');
+    for &b in s {
+        match b {
+            b'"' => json.extend_from_slice(b"\\\""),
+            b'\\' => json.extend_from_slice(b"\\\\"),
+            b'\n' => json.extend_from_slice(b"\\n"),
+            b'\r' => json.extend_from_slice(b"\\r"),
+            b'\t' => json.extend_from_slice(b"\\t"),
+            0x08 => json.extend_from_slice(b"\\b"),
+            0x0c => json.extend_from_slice(b"\\f"),
+            b if b < 0x20 => json.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            b => json.push(b),
         }
     }
-    json.push('"');
+    json.push(b'"');
 }
 
-fn split_qualified_name(input: &str) -> Result<Vec<String>, &'static str> {
+fn split_qualified_name(input: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     let mut parts = Vec::new();
-    let mut chars = input.chars().peekable();
+    let mut bytes = input.iter().copied().peekable();
     loop {
-        let mut part = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
+        let mut part = Vec::new();
+        if bytes.peek() == Some(&b'"') {
+            bytes.next();
             loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        part.push('"');
+                match bytes.next() {
+                    Some(b'"') if bytes.peek() == Some(&b'"') => {
+                        bytes.next();
+                        part.push(b'"');
                     }
-                    Some('"') => break,
-                    Some(c) => part.push(c),
+                    Some(b'"') => break,
+                    Some(b) => part.push(b),
                     None => return Err("unterminated quoted identifier"),
                 }
             }
         } else {
-            while let Some(&c) = chars.peek() {
-                if c == '.' {
+            while let Some(&b) = bytes.peek() {
+                if b == b'.' {
                     break;
                 }
-                if c == '"' {
+                if b == b'"' {
                     return Err("a double quote inside an unquoted name");
                 }
-                part.push(c);
-                chars.next();
+                part.push(b);
+                bytes.next();
             }
         }
         if part.is_empty() {
             return Err("empty name");
         }
         parts.push(part);
-        match chars.next() {
+        match bytes.next() {
             None => break,
-            Some('.') => continue,
+            Some(b'.') => continue,
             Some(_) => return Err("text after a quoted name"),
         }
     }
@@ -171,12 +190,20 @@ fn split_qualified_name(input: &str) -> Result<Vec<String>, &'static str> {
 #[cfg(test)]
 mod unit_tests {
     use super::push_csv_field;
-    use super::split_qualified_name as split;
 
     fn csv(field: &str) -> String {
-        let mut line = String::new();
-        push_csv_field(&mut line, field);
-        line
+        let mut line = Vec::new();
+        push_csv_field(&mut line, field.as_bytes());
+        String::from_utf8(line).unwrap()
+    }
+
+    fn split(name: &str) -> Result<Vec<String>, &'static str> {
+        super::split_qualified_name(name.as_bytes()).map(|parts| {
+            parts
+                .into_iter()
+                .map(|p| String::from_utf8(p).unwrap())
+                .collect()
+        })
     }
 
     #[test]
@@ -193,9 +220,13 @@ mod unit_tests {
 
     #[test]
     fn escapes_json_strings_as_postgres_does() {
-        let mut json = String::new();
-        super::push_json_string(&mut json, "a\"b\\c\nd\u{1}é🎓");
-        assert_eq!(json, r#""a\"b\\c\nd\u0001é🎓""#);
+        let mut json = Vec::new();
+        super::push_json_string(&mut json, "a\"b\\c\nd\u{1}é🎓".as_bytes());
+        assert_eq!(String::from_utf8(json).unwrap(), r#""a\"b\\c\nd\u0001é🎓""#);
+        // A LATIN1 byte is a character like any other.
+        let mut json = Vec::new();
+        super::push_json_string(&mut json, b"caf\xe9");
+        assert_eq!(json, b"\"caf\xe9\"");
     }
 
     #[test]

@@ -179,16 +179,12 @@ pub unsafe extern "C-unwind" fn audit_log_set_actor(
         .set_hint("Call it after BEGIN, or use SET audit_log.actor = '...' for the whole session.")
         .report(PgLogLevel::ERROR);
     }
-    let actor: Option<String> = pgrx::fcinfo::pg_getarg(fcinfo, 0);
+    let actor =
+        pgrx::fcinfo::pg_getarg_datum(fcinfo, 0).map(|datum| crate::text::from_datum(datum));
     let context =
         pgrx::fcinfo::pg_getarg_datum(fcinfo, 1).map(|jsonb| crate::jsonb::to_text(jsonb));
-    let actor = CString::new(actor.unwrap_or_default()).unwrap_or_else(|_| {
-        ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER,
-            "actor must not contain a NUL character"
-        );
-    });
+    // text never holds a NUL byte.
+    let actor = actor.unwrap_or_default();
     set_local(c"audit_log.actor", &actor);
     set_local(c"audit_log.context", context.as_deref().unwrap_or(c""));
     pgrx::fcinfo::pg_return_void()

@@ -78,8 +78,8 @@ pub fn invalidate(relid: pg_sys::Oid) {
 
 /// Options of a tracked table.
 pub struct TrackOptions {
-    pub exclude_columns: Vec<String>,
-    pub redact_columns: Vec<String>,
+    pub exclude_columns: Vec<CString>,
+    pub redact_columns: Vec<CString>,
 }
 
 /// The row of `audit_log.tracked` for `relid`, read with the latest snapshot so
@@ -119,14 +119,13 @@ unsafe fn text_array_attr(
     tuple: pg_sys::HeapTuple,
     desc: pg_sys::TupleDesc,
     attnum: i32,
-) -> Vec<String> {
+) -> Vec<CString> {
     let mut isnull = false;
     let datum = pg_sys::heap_getattr(tuple, attnum, desc, &mut isnull);
-    Vec::<Option<String>>::from_datum(datum, isnull)
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
+    if isnull {
+        return Vec::new();
+    }
+    crate::text::array_items(datum)
 }
 
 /// One event, as capture or tracking built it. Datums must stay valid until
@@ -231,22 +230,29 @@ fn writer() -> Writer {
     writer
 }
 
-/// Executors running now, and how many were running when each open
-/// subtransaction began (an error skips ExecutorEnd: the abort puts the
-/// count back).
+/// Executors running now, innermost last, by operation (SELECT, UPDATE,
+/// MERGE...), and how many were running when each open subtransaction began
+/// (an error skips ExecutorEnd: the abort puts the count back).
 struct ExecutorNesting {
-    depth: u32,
-    at_subtransaction_start: Vec<u32>,
+    running: Vec<pg_sys::CmdType::Type>,
+    at_subtransaction_start: Vec<usize>,
 }
 
 static NESTING: BackendLocal<RefCell<ExecutorNesting>> =
     BackendLocal::new(RefCell::new(ExecutorNesting {
-        depth: 0,
+        running: Vec::new(),
         at_subtransaction_start: Vec::new(),
     }));
 
-pub fn executor_starting() {
-    NESTING.get().borrow_mut().depth += 1;
+pub fn executor_starting(operation: pg_sys::CmdType::Type) {
+    NESTING.get().borrow_mut().running.push(operation);
+}
+
+/// How many executors are running, and the innermost one's operation: a
+/// trigger fired at the end of a statement runs inside its executor.
+pub fn executor_running() -> (usize, Option<pg_sys::CmdType::Type>) {
+    let nesting = NESTING.get().borrow();
+    (nesting.running.len(), nesting.running.last().copied())
 }
 
 /// An executor ends: the statement's own closes the log. One nested in it
@@ -256,8 +262,8 @@ pub fn executor_starting() {
 pub fn executor_ending() {
     let outermost = {
         let mut nesting = NESTING.get().borrow_mut();
-        nesting.depth = nesting.depth.saturating_sub(1);
-        nesting.depth == 0
+        nesting.running.pop();
+        nesting.running.is_empty()
     };
     if outermost {
         close_writer();
@@ -266,7 +272,7 @@ pub fn executor_ending() {
 
 pub fn subtransaction_started() {
     let mut nesting = NESTING.get().borrow_mut();
-    let depth = nesting.depth;
+    let depth = nesting.running.len();
     nesting.at_subtransaction_start.push(depth);
 }
 
@@ -274,14 +280,14 @@ pub fn subtransaction_ended(aborted: bool) {
     let mut nesting = NESTING.get().borrow_mut();
     if let Some(depth) = nesting.at_subtransaction_start.pop() {
         if aborted {
-            nesting.depth = depth;
+            nesting.running.truncate(depth);
         }
     }
 }
 
 pub fn transaction_ended() {
     let mut nesting = NESTING.get().borrow_mut();
-    nesting.depth = 0;
+    nesting.running.clear();
     nesting.at_subtransaction_start.clear();
 }
 

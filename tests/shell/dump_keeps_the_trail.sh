@@ -49,6 +49,16 @@ for format in plain custom; do
     psql -At -d dump_dst -c "$trail" >"$work/dst.txt"
     diff "$work/src.txt" "$work/dst.txt" || { echo "$format: restored events differ"; exit 1; }
 
+    # The restored capture triggers are named after the restored tables (the
+    # dump names them after the source's OIDs): only such names capture.
+    misnamed=$(psql -At -d dump_dst -c "
+        SELECT count(*) FROM pg_trigger t
+         WHERE t.tgfoid IN ('audit_log.capture_row()'::regprocedure, 'audit_log.capture_truncate()'::regprocedure)
+           AND NOT EXISTS (SELECT 1 FROM (SELECT t.tgrelid UNION SELECT p.relid FROM pg_partition_ancestors(t.tgrelid) AS p) AS a(relid)
+                             JOIN audit_log.tracked k ON k.relid = a.relid
+                            WHERE t.tgname IN ('audit_log_row_' || a.relid::oid, 'audit_log_truncate_' || a.relid::oid))")
+    [ "$misnamed" = 0 ] || { echo "$format: $misnamed capture triggers keep the source's names"; exit 1; }
+
     # Tracking is still on after the restore, with its options, partitions
     # and followed schemas, and ids continue above the last one.
     psql -d dump_dst <<'SQL'

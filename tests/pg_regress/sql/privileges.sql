@@ -44,14 +44,19 @@ SELECT p.oid::regprocedure AS function_executable_by_public
    AND has_function_privilege('app_writer', p.oid, 'EXECUTE')
  ORDER BY p.oid::regprocedure::text;
 
--- A trigger created by hand with the capture function records nothing: only
--- tables tracked through track() are captured.
+-- A trigger cannot be created by hand with a capture function: only track()
+-- creates them (capture_triggers.sql has the whole story).
 CREATE TABLE app.sneaky (id int PRIMARY KEY);
+CREATE TRIGGER sneaky_capture AFTER INSERT ON app.sneaky FOR EACH ROW EXECUTE FUNCTION audit_log.capture_row();
+-- One made anyway (by a superuser with the guard off, or before it existed)
+-- records nothing on a table that is not tracked ...
+ALTER EVENT TRIGGER audit_log_guard_capture_triggers DISABLE;
 CREATE TRIGGER sneaky_capture AFTER INSERT ON app.sneaky FOR EACH ROW EXECUTE FUNCTION audit_log.capture_row();
 INSERT INTO app.sneaky VALUES (1);
 SELECT count(*) AS events_for_sneaky FROM audit_log.events WHERE entity = 'app.sneaky';
 -- ... and the capture functions refuse to run in any other way than track() sets them up.
 CREATE TRIGGER sneaky_before BEFORE INSERT ON app.sneaky FOR EACH ROW EXECUTE FUNCTION audit_log.capture_row();
+ALTER EVENT TRIGGER audit_log_guard_capture_triggers ENABLE;
 INSERT INTO app.sneaky VALUES (2);
 SELECT audit_log.capture_row();
 

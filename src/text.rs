@@ -1,0 +1,217 @@
+//! Text as PostgreSQL holds it: bytes in the database's encoding. Column
+//! names, actors and entities go through here rather than through Rust
+//! strings, which must be UTF-8: in a LATIN1 database pgrx's `String`
+//! conversions panic on the first accented name, and `CStr::to_str` turns it
+//! into nothing.
+
+use std::ffi::{CStr, CString};
+
+use pgrx::pg_sys;
+use pgrx::{FromDatum, IntoDatum};
+
+/// A `text` datum's bytes.
+///
+/// # Safety
+/// `datum` must be a non-null `text` value.
+pub unsafe fn from_datum(datum: pg_sys::Datum) -> CString {
+    let cstring = pg_sys::text_to_cstring(datum.cast_mut_ptr());
+    let owned = CStr::from_ptr(cstring).to_owned();
+    pg_sys::pfree(cstring.cast());
+    owned
+}
+
+/// A `text[]` of these names, in this order.
+///
+/// # Safety
+/// Allocates in the current memory context.
+pub unsafe fn array(items: &[&CStr]) -> pg_sys::Datum {
+    let mut elements: Vec<pg_sys::Datum> = items
+        .iter()
+        .map(|item| pg_sys::Datum::from(pg_sys::cstring_to_text(item.as_ptr())))
+        .collect();
+    let array = pg_sys::construct_array(
+        elements.as_mut_ptr(),
+        elements.len() as _,
+        pg_sys::TEXTOID,
+        -1,
+        false,
+        pg_sys::TYPALIGN_INT as _,
+    );
+    pg_sys::Datum::from(array)
+}
+
+/// The non-null elements of a `text[]` datum.
+///
+/// # Safety
+/// `datum` must be a non-null `text[]` value.
+pub unsafe fn array_items(datum: pg_sys::Datum) -> Vec<CString> {
+    let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::ArrayType>();
+    let mut elements: *mut pg_sys::Datum = std::ptr::null_mut();
+    let mut nulls: *mut bool = std::ptr::null_mut();
+    let mut count = 0;
+    pg_sys::deconstruct_array(
+        array,
+        pg_sys::TEXTOID,
+        -1,
+        false,
+        pg_sys::TYPALIGN_INT as _,
+        &mut elements,
+        &mut nulls,
+        &mut count,
+    );
+    let count = count as usize;
+    if count == 0 {
+        return Vec::new();
+    }
+    let elements = std::slice::from_raw_parts(elements, count);
+    let nulls = std::slice::from_raw_parts(nulls, count);
+    elements
+        .iter()
+        .zip(nulls)
+        .filter(|(_, null)| !**null)
+        .map(|(element, _)| from_datum(*element))
+        .collect()
+}
+
+/// A `text` argument or result as its bytes, in the database's encoding,
+/// for SQL functions that must work whatever that encoding is.
+pub struct DbText(pub Vec<u8>);
+
+/// A `text[]` argument or result, element by element (None for NULL).
+pub struct DbTextArray(pub Vec<Option<Vec<u8>>>);
+
+pgrx::pgrx_sql_entity_graph::impl_sql_translatable!(DbText, "text");
+pgrx::pgrx_sql_entity_graph::impl_sql_translatable!(DbTextArray, "text[]");
+
+unsafe fn varlena_bytes(datum: pg_sys::Datum) -> Vec<u8> {
+    let varlena = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+    pgrx::varlena::varlena_to_byte_slice(varlena).to_vec()
+}
+
+unsafe fn bytes_to_text(bytes: &[u8]) -> pg_sys::Datum {
+    pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
+        bytes.as_ptr().cast(),
+        bytes.len() as _,
+    ))
+}
+
+impl FromDatum for DbText {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then(|| DbText(varlena_bytes(datum)))
+    }
+}
+
+impl IntoDatum for DbText {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(unsafe { bytes_to_text(&self.0) })
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::TEXTOID
+    }
+}
+
+impl FromDatum for DbTextArray {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::ArrayType>();
+        let mut elements: *mut pg_sys::Datum = std::ptr::null_mut();
+        let mut nulls: *mut bool = std::ptr::null_mut();
+        let mut count = 0;
+        pg_sys::deconstruct_array(
+            array,
+            pg_sys::TEXTOID,
+            -1,
+            false,
+            pg_sys::TYPALIGN_INT as _,
+            &mut elements,
+            &mut nulls,
+            &mut count,
+        );
+        if count == 0 {
+            return Some(DbTextArray(Vec::new()));
+        }
+        let elements = std::slice::from_raw_parts(elements, count as usize);
+        let nulls = std::slice::from_raw_parts(nulls, count as usize);
+        Some(DbTextArray(
+            elements
+                .iter()
+                .zip(nulls)
+                .map(|(element, null)| (!*null).then(|| varlena_bytes(*element)))
+                .collect(),
+        ))
+    }
+}
+
+impl IntoDatum for DbTextArray {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        unsafe {
+            let mut elements: Vec<pg_sys::Datum> = Vec::with_capacity(self.0.len());
+            let mut nulls: Vec<bool> = Vec::with_capacity(self.0.len());
+            for item in &self.0 {
+                match item {
+                    Some(bytes) => {
+                        elements.push(bytes_to_text(bytes));
+                        nulls.push(false);
+                    }
+                    None => {
+                        elements.push(pg_sys::Datum::from(0));
+                        nulls.push(true);
+                    }
+                }
+            }
+            let mut dims = [elements.len() as std::ffi::c_int];
+            let mut lower_bounds = [1];
+            let array = pg_sys::construct_md_array(
+                elements.as_mut_ptr(),
+                nulls.as_mut_ptr(),
+                1,
+                dims.as_mut_ptr(),
+                lower_bounds.as_mut_ptr(),
+                pg_sys::TEXTOID,
+                -1,
+                false,
+                pg_sys::TYPALIGN_INT as _,
+            );
+            Some(pg_sys::Datum::from(array))
+        }
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::TEXTARRAYOID
+    }
+}
+
+macro_rules! passed_as_datums {
+    ($($ty:ty),*) => {$(
+        unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for $ty {
+            unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+                let index = arg.index();
+                arg.unbox_arg_using_from_datum()
+                    .unwrap_or_else(|| panic!("argument {index} must not be null"))
+            }
+        }
+
+        unsafe impl pgrx::callconv::BoxRet for $ty {
+            unsafe fn box_into<'fcx>(
+                self,
+                fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+            ) -> pgrx::datum::Datum<'fcx> {
+                let datum = self.into_datum().expect("never NULL");
+                fcinfo.return_raw_datum(datum)
+            }
+        }
+    )*};
+}
+
+passed_as_datums!(DbText, DbTextArray);
