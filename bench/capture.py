@@ -1,6 +1,6 @@
 """Capture benchmark for audit_log (see bench/capture.sh).
 
-Runs six workloads three ways in one server and one run: no auditing,
+Runs seven workloads three ways in one server and one run: no auditing,
 audit_log, and a hand-written PL/pgSQL trigger (bench/plpgsql_trigger.sql).
 For the bulk workloads it also measures the floor: the unaudited time plus a
 plain INSERT ... SELECT of the same events into a copy of the log with the same
@@ -23,7 +23,7 @@ ROWS = int(sys.argv[1])
 SECONDS = int(sys.argv[2])
 OUT_DIR = sys.argv[3]
 MODES = ["none", "audit_log", "plpgsql"]
-BULK = ["W3", "W4", "W5", "W6"]
+BULK = ["W3", "W4", "W5", "W6", "W7"]
 
 
 def psql(sql, db="bench"):
@@ -55,6 +55,16 @@ CREATE TABLE public.accounts (
     active     boolean NOT NULL
 );
 """
+# W7's table: each row references an account, checked by a foreign key
+# trigger that runs a query between two captured rows.
+TRANSFERS = """
+CREATE TABLE public.transfers (
+    id         bigint PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES public.accounts,
+    amount     numeric(14, 2) NOT NULL
+);
+CREATE INDEX ON public.transfers (account_id);
+"""
 ROW = ("{i}, {i} % 10000, {i} % 100, ({i} % 100000) / 7.0, ({i} % 5000) * 1.5, 'account ' || {i}, "
        "'user' || {i} || '@example.org', repeat('n', (20 + {i} % 40)::int), "
        "timestamptz '2020-01-01' + {i} * interval '1 minute', NULL, "
@@ -70,11 +80,13 @@ def prepare(mode):
     psql(f"INSERT INTO public.accounts SELECT {ROW.format(i='g')} FROM generate_series(1, {ROWS}) g")
     with open(os.path.join(os.path.dirname(__file__), "plpgsql_trigger.sql")) as f:
         psql(f.read())
-    if mode == "audit_log":
-        psql("SELECT audit_log.track('public.accounts')")
-    elif mode == "plpgsql":
-        psql("CREATE TRIGGER handmade_capture AFTER INSERT OR UPDATE OR DELETE ON public.accounts "
-             "FOR EACH ROW EXECUTE FUNCTION handmade.capture()")
+    psql(TRANSFERS)
+    for table in ["public.accounts", "public.transfers"]:
+        if mode == "audit_log":
+            psql(f"SELECT audit_log.track('{table}')")
+        elif mode == "plpgsql":
+            psql(f"CREATE TRIGGER handmade_capture AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                 "FOR EACH ROW EXECUTE FUNCTION handmade.capture()")
     psql("VACUUM (ANALYZE) public.accounts")
     psql("CHECKPOINT")
 
@@ -118,6 +130,8 @@ def bulk(mode):
         ("W4", f"INSERT INTO public.accounts SELECT {ROW.format(i='g')} FROM generate_series({ROWS} + 1, {2 * ROWS}) g"),
         ("W5", f"DELETE FROM public.accounts WHERE id > {ROWS}"),
         ("W6", f"COPY public.accounts FROM '{COPY_FILE}'"),
+        ("W7", f"INSERT INTO public.transfers SELECT g, g % {ROWS} + 1, g % 1000 "
+               f"FROM generate_series(1, {ROWS // 5}) g"),
     ]
     for name, sql in workloads:
         psql("VACUUM public.accounts")
@@ -194,12 +208,14 @@ def write_report(results, version, settings, elapsed):
              f"- Machine: {machine()}; {version}",
              f"- Server: {settings}",
              f"- Table: 12 columns (bigint, int, numeric, text, timestamptz, jsonb, boolean), {ROWS:,} rows, primary key",
-             f"- W1, W2: pgbench, 2 clients, {SECONDS} s; W3-W6: one statement over {ROWS:,} rows", "",
+             f"- W1, W2: pgbench, 2 clients, {SECONDS} s; W3-W6: one statement over {ROWS:,} rows; "
+             f"W7: one INSERT of {ROWS // 5:,} rows into a table with a foreign key to the first", "",
              "## OLTP (throughput, transactions per second)", "",
              "| workload | no auditing | audit_log | PL/pgSQL | audit_log / none | audit_log / PL/pgSQL |",
              "|---|---:|---:|---:|---:|---:|"]
     names = {"W1": "W1 single-row UPDATE by key", "W2": "W2 single-row INSERT",
-             "W3": "W3 UPDATE of all rows", "W4": "W4 INSERT ... SELECT", "W5": "W5 DELETE", "W6": "W6 COPY FROM"}
+             "W3": "W3 UPDATE of all rows", "W4": "W4 INSERT ... SELECT", "W5": "W5 DELETE", "W6": "W6 COPY FROM",
+             "W7": "W7 INSERT with a foreign key"}
     for w in ["W1", "W2"]:
         a, b, c = none[w]["tps"], ours[w]["tps"], plpg[w]["tps"]
         lines.append(f"| {names[w]} | {a:,.0f} | {b:,.0f} | {c:,.0f} | {b / a:.2f} | {b / c:.2f} |")
@@ -216,14 +232,14 @@ def write_report(results, version, settings, elapsed):
             f"{o['seconds'] / n['seconds']:.2f} | {o['seconds'] / floor:.2f} | {p['seconds'] / o['seconds']:.2f} | "
             f"{per(o, 'wal'):.0f} / {per(p, 'wal'):.0f} | {per(o, 'log_bytes'):.0f} / {per(p, 'log_bytes'):.0f} |")
     total = lambda r, k: sum(r[w][k] for w in BULK) / sum(r[w]["events"] for w in BULK)
-    lines.append(f"| W3-W6 together | | | | | | | | {total(ours, 'wal'):.0f} / {total(plpg, 'wal'):.0f} | "
+    lines.append(f"| W3-W7 together | | | | | | | | {total(ours, 'wal'):.0f} / {total(plpg, 'wal'):.0f} | "
                  f"{total(ours, 'log_bytes'):.0f} / {total(plpg, 'log_bytes'):.0f} |")
     lines += ["", "floor = unaudited time + `INSERT INTO copy SELECT * FROM <log> WHERE <the workload's events>` "
               "into a copy of the log with the same indexes, holding the events the log held before the workload: "
               "the least any trigger storing these events can take.",
               "WAL bytes per event count the whole statement's WAL (the row change and the event) divided by the events.",
               "Log bytes per event are the growth of the log with its indexes; the hash index grows by whole "
-              "split phases, so one workload may pay for growth the next one uses: compare the W3-W6 line.",
+              "split phases, so one workload may pay for growth the next one uses: compare the W3-W7 line.",
               "", "![chart](capture.png)", "", "Raw figures:", "", "```json", json.dumps(results, indent=1), "```", ""]
     with open(os.path.join(OUT_DIR, "capture.md"), "w") as f:
         f.write("\n".join(lines))
@@ -241,12 +257,12 @@ def chart(results, names):
     for i, mode in enumerate(MODES):
         left.bar([x + (i - 1) * width for x in range(2)], [results[mode][w]["tps"] for w in ["W1", "W2"]],
                  width, label=mode, color=colors[mode])
-        right.bar([x + (i - 1) * width for x in range(4)], [results[mode][w]["seconds"] for w in BULK],
+        right.bar([x + (i - 1) * width for x in range(len(BULK))], [results[mode][w]["seconds"] for w in BULK],
                   width, label=mode, color=colors[mode])
     floors = [results["none"][w]["seconds"] + results["audit_log"][w]["floor_insert"] for w in BULK]
-    right.scatter(range(4), floors, marker="_", s=900, color="black", label="floor", zorder=3)
+    right.scatter(range(len(BULK)), floors, marker="_", s=900, color="black", label="floor", zorder=3)
     left.set_xticks(range(2), [names[w] for w in ["W1", "W2"]], fontsize=8)
-    right.set_xticks(range(4), [names[w] for w in BULK], fontsize=8)
+    right.set_xticks(range(len(BULK)), [names[w] for w in BULK], fontsize=7)
     left.set_ylabel("transactions per second (higher is better)")
     right.set_ylabel("seconds (lower is better)")
     left.legend()

@@ -404,4 +404,49 @@ mod tests {
         Spi::run("SELECT audit_log.untrack('p')").unwrap();
         assert!(info_of("p1").is_none());
     }
+
+    fn oid_of(table: &str) -> pg_sys::Oid {
+        Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{table}'::regclass::oid"))
+            .unwrap()
+            .unwrap()
+    }
+
+    #[pg_test]
+    fn other_schemas_changing_leave_the_cache_alone() {
+        Spi::run("CREATE SCHEMA s1").unwrap();
+        Spi::run("CREATE TABLE s1.t (id int PRIMARY KEY)").unwrap();
+        Spi::run("SELECT audit_log.track('s1.t')").unwrap();
+        let cached = info_of("s1.t").unwrap();
+        // Any CREATE SCHEMA or GRANT on a schema used to empty every
+        // session's cache.
+        Spi::run("CREATE SCHEMA s2").unwrap();
+        Spi::run("GRANT USAGE ON SCHEMA s2 TO PUBLIC").unwrap();
+        assert!(Rc::ptr_eq(&cached, &info_of("s1.t").unwrap()));
+        // Its own schema renamed, the entity follows.
+        Spi::run("ALTER SCHEMA s1 RENAME TO s1b").unwrap();
+        assert_eq!(info_of("s1b.t").unwrap().entity.to_str().unwrap(), "s1b.t");
+    }
+
+    #[pg_test]
+    fn a_tracked_table_invalidated_takes_its_partitions_entries_only() {
+        Spi::run("CREATE TABLE p (k int PRIMARY KEY) PARTITION BY RANGE (k)").unwrap();
+        Spi::run("CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10)").unwrap();
+        Spi::run("CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (20)").unwrap();
+        Spi::run("CREATE TABLE q (k int PRIMARY KEY)").unwrap();
+        Spi::run("SELECT audit_log.track('p')").unwrap();
+        Spi::run("SELECT audit_log.track('q')").unwrap();
+        let (p1, p2, q) = (
+            info_of("p1").unwrap(),
+            info_of("p2").unwrap(),
+            info_of("q").unwrap(),
+        );
+        invalidate(oid_of("p"));
+        assert!(!Rc::ptr_eq(&p1, &info_of("p1").unwrap()));
+        assert!(!Rc::ptr_eq(&p2, &info_of("p2").unwrap()));
+        assert!(Rc::ptr_eq(&q, &info_of("q").unwrap()));
+        // A partition invalidated alone leaves its siblings.
+        let p2 = info_of("p2").unwrap();
+        invalidate(oid_of("p1"));
+        assert!(Rc::ptr_eq(&p2, &info_of("p2").unwrap()));
+    }
 }
