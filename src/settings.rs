@@ -1,12 +1,15 @@
 //! Who is acting: `audit_log.actor`, `audit_log.context`, `audit_log.require_actor`
 //! and `audit_log.set_actor()`.
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr, CString};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+use crate::backend::BackendLocal;
 
 static ACTOR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static CONTEXT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -18,17 +21,32 @@ static DROP_WITH_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// hands it back to the assign hook on every change, rollback and reset.
 static CONTEXT_JSONB: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
+/// The most bytes an actor and a context may hold (API section 1): more is
+/// refused where it is given, never at write time.
+const ACTOR_MAX_BYTES: usize = 1024;
+const CONTEXT_MAX_BYTES: usize = 8192;
+
+/// Whether `audit_log.require_actor` holds its built-in default, as opposed to
+/// a value someone allowed to set it gave (a superuser, a role granted SET on
+/// it, ALTER ROLE/DATABASE ... SET, the server's configuration). Kept in the
+/// setting's "extra", which PostgreSQL hands back with every value it
+/// restores.
+static REQUIRE_ACTOR_IS_DEFAULT: AtomicBool = AtomicBool::new(true);
+
 pub fn define() {
-    GucRegistry::define_string_guc(
-        c"audit_log.actor",
-        c"The application user recorded as the actor of each change.",
-        c"An e-mail, user id or name. Empty means unset (NULL). Use SET LOCAL or audit_log.set_actor() behind a transaction-pooling pooler.",
-        &ACTOR,
-        GucContext::Userset,
-        GucFlags::default(),
-    );
-    // SAFETY: both hooks are #[pg_guard]ed.
+    // SAFETY: all hooks are #[pg_guard]ed.
     unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"audit_log.actor",
+            c"The application user recorded as the actor of each change.",
+            c"An e-mail, user id or name, at most 1,024 bytes. Empty or blank means unset (NULL). Use SET LOCAL or audit_log.set_actor() behind a transaction-pooling pooler.",
+            &ACTOR,
+            GucContext::Userset,
+            GucFlags::default(),
+            Some(check_actor),
+            None,
+            None,
+        );
         GucRegistry::define_string_guc_with_hooks(
             c"audit_log.context",
             c"A JSON object of extra facts recorded with each change.",
@@ -41,14 +59,19 @@ pub fn define() {
             None,
         );
     }
-    GucRegistry::define_bool_guc(
-        c"audit_log.require_actor",
-        c"Refuse writes to tracked tables when no actor is set.",
-        c"Only superusers, ALTER DATABASE ... SET and ALTER ROLE ... SET can change it.",
-        &REQUIRE_ACTOR,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
+    unsafe {
+        GucRegistry::define_bool_guc_with_hooks(
+            c"audit_log.require_actor",
+            c"Refuse writes to tracked tables when no actor is set.",
+            c"Only superusers, ALTER DATABASE ... SET and ALTER ROLE ... SET can change it.",
+            &REQUIRE_ACTOR,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(check_require_actor),
+            Some(assign_require_actor),
+            None,
+        );
+    }
     GucRegistry::define_bool_guc(
         c"audit_log.drop_with_events",
         c"Let DROP EXTENSION audit_log destroy a trail that holds events.",
@@ -69,15 +92,16 @@ pub fn drop_with_events() -> bool {
     DROP_WITH_EVENTS.get()
 }
 
-/// The acting user, or None when unset or empty. Borrowed from the GUC's own
-/// storage: valid until the setting next changes.
+/// The acting user, or None when unset, empty or blank. Borrowed from the
+/// GUC's own storage: valid until the setting next changes.
 pub fn actor() -> Option<&'static CStr> {
     let raw = unsafe { *ACTOR.as_ptr() };
     if raw.is_null() {
         return None;
     }
     let value = unsafe { CStr::from_ptr(raw) };
-    (!value.is_empty()).then_some(value)
+    let blank = value.to_bytes().iter().all(|b| b.is_ascii_whitespace());
+    (!blank).then_some(value)
 }
 
 /// The context as a jsonb datum, or None when unset.
@@ -86,9 +110,97 @@ pub fn context_jsonb() -> Option<pg_sys::Datum> {
     (!jsonb.is_null()).then(|| pg_sys::Datum::from(jsonb))
 }
 
+/// Is an actor required for this session's writes? The setting says so,
+/// unless it holds its default only because a value that a non-superuser
+/// gave at connection (PGOPTIONS) displaced the role's or the database's:
+/// PostgreSQL keeps one value per source, checks a placeholder's value only
+/// when the library loads, and then drops it, leaving the default. So when
+/// the default is all there is, the role's and the database's settings are
+/// read from the catalog (once per session).
+fn actor_required() -> bool {
+    if REQUIRE_ACTOR.get() {
+        return true;
+    }
+    if !REQUIRE_ACTOR_IS_DEFAULT.load(Ordering::Relaxed) {
+        return false;
+    }
+    static BY_ROLE_OR_DATABASE: BackendLocal<Cell<Option<bool>>> =
+        BackendLocal::new(Cell::new(None));
+    if let Some(required) = BY_ROLE_OR_DATABASE.get().get() {
+        return required;
+    }
+    let required = required_by_role_or_database();
+    BY_ROLE_OR_DATABASE.get().set(Some(required));
+    required
+}
+
+/// `audit_log.require_actor` as ALTER ROLE/DATABASE ... SET left it for this
+/// session's user and database, the most specific first, as PostgreSQL
+/// applies them at connection. Read by key, below SQL: nothing the writer's
+/// session set (search_path, functions of its own) has a say.
+fn required_by_role_or_database() -> bool {
+    // pg_db_role_setting and its (setdatabase, setrole) index: fixed OIDs.
+    const DB_ROLE_SETTING: u32 = 2964;
+    const DB_ROLE_SETTING_INDEX: u32 = 2965;
+    const PREFIX: &[u8] = b"audit_log.require_actor=";
+    unsafe {
+        let (database, role) = (pg_sys::MyDatabaseId, pg_sys::GetSessionUserId());
+        let none = pg_sys::InvalidOid;
+        let rel = pg_sys::table_open(DB_ROLE_SETTING.into(), pg_sys::AccessShareLock as _);
+        let mut required = None;
+        for (setdatabase, setrole) in [
+            (database, role),
+            (none, role),
+            (database, none),
+            (none, none),
+        ] {
+            let mut keys: [pg_sys::ScanKeyData; 2] = std::mem::zeroed();
+            for (key, (attnum, value)) in keys.iter_mut().zip([(1, setdatabase), (2, setrole)]) {
+                pg_sys::ScanKeyInit(
+                    key,
+                    attnum,
+                    pg_sys::BTEqualStrategyNumber as _,
+                    pg_sys::Oid::from(pg_sys::F_OIDEQ),
+                    pg_sys::Datum::from(value),
+                );
+            }
+            let scan = pg_sys::systable_beginscan(
+                rel,
+                DB_ROLE_SETTING_INDEX.into(),
+                true,
+                std::ptr::null_mut(),
+                2,
+                keys.as_mut_ptr(),
+            );
+            let tuple = pg_sys::systable_getnext(scan);
+            if !tuple.is_null() {
+                let mut isnull = false;
+                let config = pg_sys::heap_getattr(tuple, 3, (*rel).rd_att, &mut isnull);
+                if !isnull {
+                    required = crate::text::array_items(config)
+                        .iter()
+                        .filter_map(|item| item.to_bytes().strip_prefix(PREFIX))
+                        .map(|value| {
+                            let value = CString::new(value).unwrap_or_default();
+                            let mut parsed = false;
+                            pg_sys::parse_bool(value.as_ptr(), &mut parsed) && parsed
+                        })
+                        .next_back();
+                }
+            }
+            pg_sys::systable_endscan(scan);
+            if required.is_some() {
+                break;
+            }
+        }
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as _);
+        required.unwrap_or(false)
+    }
+}
+
 /// Strict mode: refuse the write when nobody is named as its actor.
 pub fn enforce_actor(entity: &CStr) {
-    if REQUIRE_ACTOR.get() && actor().is_none() {
+    if actor().is_none() && actor_required() {
         pgrx::pg_sys::panic::ErrorReport::new(
             PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
             format!(
@@ -103,6 +215,46 @@ pub fn enforce_actor(entity: &CStr) {
 }
 
 #[pg_guard]
+unsafe extern "C-unwind" fn check_actor(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    let value = *newval;
+    if value.is_null() || CStr::from_ptr(value).to_bytes().len() <= ACTOR_MAX_BYTES {
+        return true;
+    }
+    reject(&format!(
+        "An actor holds at most {ACTOR_MAX_BYTES} bytes; this one has {}.",
+        CStr::from_ptr(value).to_bytes().len()
+    ))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_require_actor(
+    _newval: *mut bool,
+    extra: *mut *mut c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    // Whoever got past PostgreSQL's own check of this superuser-only setting
+    // may set it: only its default is not a decision.
+    let flag = guc_extra_alloc(1).cast::<bool>();
+    if flag.is_null() {
+        pg_sys::GUC_check_errcode(PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY as i32);
+        return false;
+    }
+    *flag = source == pg_sys::GucSource::PGC_S_DEFAULT;
+    *extra = flag.cast();
+    true
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn assign_require_actor(_newval: bool, extra: *mut c_void) {
+    let is_default = extra.is_null() || *extra.cast::<bool>();
+    REQUIRE_ACTOR_IS_DEFAULT.store(is_default, Ordering::Relaxed);
+}
+
+#[pg_guard]
 unsafe extern "C-unwind" fn check_context(
     newval: *mut *mut c_char,
     extra: *mut *mut c_void,
@@ -111,6 +263,12 @@ unsafe extern "C-unwind" fn check_context(
     let value = *newval;
     if value.is_null() || *value == 0 {
         return true;
+    }
+    let length = CStr::from_ptr(value).to_bytes().len();
+    if length > CONTEXT_MAX_BYTES {
+        return reject(&format!(
+            "A context holds at most {CONTEXT_MAX_BYTES} bytes of JSON text; this one has {length}."
+        ));
     }
     // jsonb_in is the parser the value will meet when stored; catching its error
     // is safe because it only allocates memory.
@@ -149,7 +307,14 @@ unsafe extern "C-unwind" fn check_context(
 }
 
 unsafe fn reject_context(detail: &str) -> bool {
+    reject(detail)
+}
+
+/// A check hook's refusal: SQLSTATE 22023 (invalid_parameter_value), with
+/// this detail.
+unsafe fn reject(detail: &str) -> bool {
     let detail = CString::new(detail.replace('\0', "")).unwrap_or_default();
+    pg_sys::GUC_check_errcode(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE as i32);
     pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
     false
 }
