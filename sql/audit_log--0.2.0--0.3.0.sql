@@ -14,6 +14,8 @@
 -- - capture triggers are the extension's: CREATE TRIGGER calling a capture
 --   function only as track() makes it, no CREATE OR REPLACE of one, no
 --   DEPENDS ON EXTENSION; track() repairs a table tampered with before.
+-- - a DDL event's statement is the command's own text, not the message's;
+-- - track() and track_schema() need the right to read what they track.
 
 DROP EVENT TRIGGER audit_log_ddl_start;
 DROP EVENT TRIGGER audit_log_ddl_end;
@@ -83,153 +85,8 @@ CREATE OR REPLACE FUNCTION audit_log.track(target regclass,
                                 exclude_columns text[] DEFAULT '{}',
                                 redact_columns text[] DEFAULT '{}')
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
-AS $$
-DECLARE
-    rel record;
-    previous record;
-    keys text[];
-    bad text;
-    part regclass;
-BEGIN
-    IF target IS NULL THEN
-        RAISE EXCEPTION 'audit_log.track(): target must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    exclude_columns := coalesce(track.exclude_columns, '{}');
-    redact_columns := coalesce(track.redact_columns, '{}');
-
-    SELECT c.relkind, c.relpersistence, n.nspname
-      INTO rel
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = target;
-    IF rel.relkind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION 'cannot track %: it is %', target,
-            CASE rel.relkind
-                WHEN 'v' THEN 'a view'
-                WHEN 'm' THEN 'a materialized view'
-                WHEN 'f' THEN 'a foreign table'
-                WHEN 'S' THEN 'a sequence'
-                WHEN 'i' THEN 'an index'
-                WHEN 'I' THEN 'a partitioned index'
-                WHEN 'c' THEN 'a composite type'
-                WHEN 't' THEN 'a TOAST table'
-                ELSE 'not a table'
-            END
-            USING ERRCODE = 'wrong_object_type',
-                  HINT = 'Only ordinary and partitioned tables can be tracked.';
-    END IF;
-    IF rel.relpersistence = 't' THEN
-        RAISE EXCEPTION 'cannot track temporary table %', target
-            USING ERRCODE = 'wrong_object_type',
-                  DETAIL = 'A temporary table disappears with its session; its changes cannot be part of a lasting trail.';
-    END IF;
-    IF rel.nspname IN ('pg_catalog', 'information_schema') OR rel.nspname LIKE 'pg\_toast%' THEN
-        RAISE EXCEPTION 'cannot track system catalog %', target
-            USING ERRCODE = 'wrong_object_type';
-    END IF;
-    IF rel.nspname = 'audit_log' OR EXISTS (
-        SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
-         WHERE d.classid = 'pg_class'::regclass AND d.objid = target
-           AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-           AND e.extname = 'audit_log')
-    THEN
-        RAISE EXCEPTION 'cannot track %: it belongs to the audit_log extension', target
-            USING ERRCODE = 'wrong_object_type';
-    END IF;
-
-    SELECT i.inhrelid::regclass INTO part
-      FROM pg_inherits i
-     WHERE i.inhparent = target
-       AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'cannot track %: table % inherits from it', target, part
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'Rows of inheritance children are read and changed through the parent, but their changes fire only their own triggers.',
-                  HINT = 'Make the children partitions (PARTITION OF): partitions are captured as their tracked table.';
-    END IF;
-
-    -- Serialize with concurrent track()/untrack() of the same table.
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
-
-    SELECT a.relid INTO part
-      FROM pg_partition_ancestors(target) AS a
-     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = a.relid OFFSET 0) AS t
-     WHERE a.relid <> target
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'table % is already tracked through partitioned table %', target, part
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Its changes are recorded as changes of %s; change options there.', part);
-    END IF;
-
-    IF array_position(exclude_columns || redact_columns, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'column names in exclude_columns and redact_columns must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT c INTO bad
-      FROM unnest(exclude_columns || redact_columns) AS c
-     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
-                        WHERE a.attrelid = target AND a.attname = c
-                          AND a.attnum > 0 AND NOT a.attisdropped)
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'column "%" of table % does not exist', bad, target
-            USING ERRCODE = 'undefined_column';
-    END IF;
-    SELECT c INTO bad FROM unnest(exclude_columns) AS c WHERE c = ANY (redact_columns) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'column "%" cannot be both excluded and redacted', bad
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    keys := audit_log.identity_columns(target);
-    SELECT c INTO bad FROM unnest(exclude_columns || redact_columns) AS c WHERE c = ANY (keys) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'column "%" identifies the rows of % and cannot be excluded or redacted', bad, target
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'entity_id records the primary key (or replica identity), so it would reveal the column anyway.';
-    END IF;
-    IF cardinality(keys) = 0 THEN
-        RAISE WARNING 'table % has no primary key or replica identity index: entity_id will be NULL in its events', target
-            USING HINT = 'Add a primary key so that each event names the row it changed.';
-    END IF;
-
-    -- Keep the order given, drop repeats.
-    exclude_columns := ARRAY(SELECT c FROM unnest(exclude_columns) WITH ORDINALITY AS u(c, o)
-                              GROUP BY c ORDER BY min(o));
-    redact_columns := ARRAY(SELECT c FROM unnest(redact_columns) WITH ORDINALITY AS u(c, o)
-                             GROUP BY c ORDER BY min(o));
-
-    -- Partitions tracked on their own are now covered by this table.
-    FOR part IN
-        SELECT t.relid FROM pg_partition_tree(target) AS p
-         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = p.relid OFFSET 0) AS t
-         WHERE p.relid <> target
-    LOOP
-        PERFORM audit_log.untrack(part);
-    END LOOP;
-
-    -- Triggers are recreated rather than kept: the DDL tells every session to
-    -- drop what it cached about the table, and repairs a trigger that went
-    -- missing. The table leaves audit_log.tracked while they are dropped, so
-    -- that this is not recorded as silencing it (see ddl.sql).
-    DELETE FROM audit_log.tracked t WHERE t.relid = target
-    RETURNING t.tracked_since, t.tracked_by INTO previous;
-    PERFORM audit_log.drop_capture_triggers(target);
-    INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
-    VALUES (target, track.exclude_columns, track.redact_columns,
-            coalesce(previous.tracked_since, statement_timestamp()),
-            coalesce(previous.tracked_by, session_user));
-    PERFORM audit_log.create_capture_triggers(target);
-
-    PERFORM audit_log.record_tracking('TRACK', target,
-        jsonb_build_object('exclude_columns', to_jsonb(track.exclude_columns),
-                           'redact_columns', to_jsonb(track.redact_columns)));
-END
-$$;
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'audit_log_track';
 
 CREATE OR REPLACE FUNCTION audit_log.untrack(target regclass)
 RETURNS void
@@ -267,68 +124,8 @@ CREATE OR REPLACE FUNCTION audit_log.track_schema(schema_name name,
                                        exclude_tables text[] DEFAULT '{}',
                                        follow_new_tables boolean DEFAULT true)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
-AS $$
-DECLARE
-    nsp oid;
-    missing text;
-    rel regclass;
-    counted integer := 0;
-BEGIN
-    IF track_schema.schema_name IS NULL OR track_schema.follow_new_tables IS NULL THEN
-        RAISE EXCEPTION 'audit_log.track_schema(): schema_name and follow_new_tables must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    exclude_tables := coalesce(track_schema.exclude_tables, '{}');
-    IF array_position(exclude_tables, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'table names in exclude_tables must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT n.oid INTO nsp FROM pg_namespace n WHERE n.nspname = track_schema.schema_name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'schema "%" does not exist', track_schema.schema_name
-            USING ERRCODE = 'invalid_schema_name';
-    END IF;
-    SELECT x INTO missing
-      FROM unnest(exclude_tables) AS x
-     WHERE NOT EXISTS (SELECT 1 FROM pg_class c
-                        WHERE c.relnamespace = nsp AND c.relname = x AND c.relkind IN ('r', 'p'))
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'table "%" does not exist in schema "%"', missing, track_schema.schema_name
-            USING ERRCODE = 'undefined_table';
-    END IF;
-
-    -- Partitions follow their parent; tables of extensions belong to them.
-    FOR rel IN
-        SELECT c.oid::regclass
-          FROM pg_class c
-         WHERE c.relnamespace = nsp
-           AND c.relkind IN ('r', 'p')
-           AND NOT c.relispartition
-           AND c.relpersistence <> 't'
-           AND c.relname <> ALL (exclude_tables)
-           AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                              AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')
-         ORDER BY c.relname
-    LOOP
-        IF NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = rel) THEN
-            PERFORM audit_log.track(rel);
-        END IF;
-        counted := counted + 1;
-    END LOOP;
-
-    INSERT INTO audit_log.tracked_schemas AS s (schema_name, exclude_tables, follow_new_tables)
-    VALUES (track_schema.schema_name, exclude_tables, track_schema.follow_new_tables)
-    ON CONFLICT ON CONSTRAINT tracked_schemas_pkey DO UPDATE
-       SET exclude_tables = EXCLUDED.exclude_tables,
-           follow_new_tables = EXCLUDED.follow_new_tables;
-    RETURN counted;
-END
-$$;
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'audit_log_track_schema';
 
 -- The tracked tables a command may have changed: those among the relations
 -- it invalidated (src/ddl.rs collects them) or worked on (an ALTER TABLE that
@@ -660,7 +457,7 @@ BEGIN
                 'command_tag', command_tag,
                 'object', target.old_name,
                 'dropped', true,
-                'statement', current_query()));
+                'statement', audit_log.ddl_statement()));
             CONTINUE;
         END IF;
 
@@ -712,7 +509,7 @@ BEGIN
                 'capture_triggers', target.capture_triggers,
                 'exclude_columns', CASE WHEN options_followed THEN to_jsonb(kept_excluded) END,
                 'redact_columns', CASE WHEN options_followed THEN to_jsonb(kept_redacted) END,
-                'statement', current_query())));
+                'statement', audit_log.ddl_statement())));
         END IF;
     END LOOP;
 END
@@ -819,3 +616,245 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The text of the command being recorded, never the other statements of
+-- the message it came in (src/ddl.rs).
+CREATE FUNCTION audit_log.ddl_statement()
+RETURNS text
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'audit_log_ddl_statement';
+REVOKE ALL ON FUNCTION audit_log.ddl_statement() FROM PUBLIC;
+
+-- track() itself checks, as its caller, the caller's right to read the
+-- table (src/tracking.rs): tracking makes every value the table takes
+-- readable in the trail. Then it calls this, which does the work as the
+-- extension's owner and is granted to nobody.
+CREATE FUNCTION audit_log.track_as_owner(target regclass,
+                                         exclude_columns text[],
+                                         redact_columns text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    rel record;
+    previous record;
+    keys text[];
+    bad text;
+    part regclass;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'audit_log.track(): target must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    exclude_columns := coalesce(track_as_owner.exclude_columns, '{}');
+    redact_columns := coalesce(track_as_owner.redact_columns, '{}');
+
+    SELECT c.relkind, c.relpersistence, n.nspname
+      INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    IF rel.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'cannot track %: it is %', target,
+            CASE rel.relkind
+                WHEN 'v' THEN 'a view'
+                WHEN 'm' THEN 'a materialized view'
+                WHEN 'f' THEN 'a foreign table'
+                WHEN 'S' THEN 'a sequence'
+                WHEN 'i' THEN 'an index'
+                WHEN 'I' THEN 'a partitioned index'
+                WHEN 'c' THEN 'a composite type'
+                WHEN 't' THEN 'a TOAST table'
+                ELSE 'not a table'
+            END
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Only ordinary and partitioned tables can be tracked.';
+    END IF;
+    IF rel.relpersistence = 't' THEN
+        RAISE EXCEPTION 'cannot track temporary table %', target
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'A temporary table disappears with its session; its changes cannot be part of a lasting trail.';
+    END IF;
+    IF rel.nspname IN ('pg_catalog', 'information_schema') OR rel.nspname LIKE 'pg\_toast%' THEN
+        RAISE EXCEPTION 'cannot track system catalog %', target
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF rel.nspname = 'audit_log' OR EXISTS (
+        SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = target
+           AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+           AND e.extname = 'audit_log')
+    THEN
+        RAISE EXCEPTION 'cannot track %: it belongs to the audit_log extension', target
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+
+    SELECT i.inhrelid::regclass INTO part
+      FROM pg_inherits i
+     WHERE i.inhparent = target
+       AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot track %: table % inherits from it', target, part
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Rows of inheritance children are read and changed through the parent, but their changes fire only their own triggers.',
+                  HINT = 'Make the children partitions (PARTITION OF): partitions are captured as their tracked table.';
+    END IF;
+
+    -- Serialize with concurrent track()/untrack() of the same table.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
+
+    SELECT a.relid INTO part
+      FROM pg_partition_ancestors(target) AS a
+     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = a.relid OFFSET 0) AS t
+     WHERE a.relid <> target
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % is already tracked through partitioned table %', target, part
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Its changes are recorded as changes of %s; change options there.', part);
+    END IF;
+
+    IF array_position(exclude_columns || redact_columns, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'column names in exclude_columns and redact_columns must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT c INTO bad
+      FROM unnest(exclude_columns || redact_columns) AS c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = target AND a.attname = c
+                          AND a.attnum > 0 AND NOT a.attisdropped)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" of table % does not exist', bad, target
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    SELECT c INTO bad FROM unnest(exclude_columns) AS c WHERE c = ANY (redact_columns) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" cannot be both excluded and redacted', bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    keys := audit_log.identity_columns(target);
+    SELECT c INTO bad FROM unnest(exclude_columns || redact_columns) AS c WHERE c = ANY (keys) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" identifies the rows of % and cannot be excluded or redacted', bad, target
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'entity_id records the primary key (or replica identity), so it would reveal the column anyway.';
+    END IF;
+    IF cardinality(keys) = 0 THEN
+        RAISE WARNING 'table % has no primary key or replica identity index: entity_id will be NULL in its events', target
+            USING HINT = 'Add a primary key so that each event names the row it changed.';
+    END IF;
+
+    -- Keep the order given, drop repeats.
+    exclude_columns := ARRAY(SELECT c FROM unnest(exclude_columns) WITH ORDINALITY AS u(c, o)
+                              GROUP BY c ORDER BY min(o));
+    redact_columns := ARRAY(SELECT c FROM unnest(redact_columns) WITH ORDINALITY AS u(c, o)
+                             GROUP BY c ORDER BY min(o));
+
+    -- Partitions tracked on their own are now covered by this table.
+    FOR part IN
+        SELECT t.relid FROM pg_partition_tree(target) AS p
+         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = p.relid OFFSET 0) AS t
+         WHERE p.relid <> target
+    LOOP
+        PERFORM audit_log.untrack(part);
+    END LOOP;
+
+    -- Triggers are recreated rather than kept: the DDL tells every session to
+    -- drop what it cached about the table, and repairs a trigger that went
+    -- missing. The table leaves audit_log.tracked while they are dropped, so
+    -- that this is not recorded as silencing it (see ddl.sql).
+    DELETE FROM audit_log.tracked t WHERE t.relid = target
+    RETURNING t.tracked_since, t.tracked_by INTO previous;
+    PERFORM audit_log.drop_capture_triggers(target);
+    INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
+    VALUES (target, track_as_owner.exclude_columns, track_as_owner.redact_columns,
+            coalesce(previous.tracked_since, statement_timestamp()),
+            coalesce(previous.tracked_by, session_user));
+    PERFORM audit_log.create_capture_triggers(target);
+
+    PERFORM audit_log.record_tracking('TRACK', target,
+        jsonb_build_object('exclude_columns', to_jsonb(track_as_owner.exclude_columns),
+                           'redact_columns', to_jsonb(track_as_owner.redact_columns)));
+END
+$$;
+REVOKE ALL ON FUNCTION audit_log.track_as_owner(regclass, text[], text[]) FROM PUBLIC;
+
+-- track_schema() passes its caller (src/tracking.rs), whose right to read
+-- each table it takes in is checked here.
+CREATE FUNCTION audit_log.track_schema_as_owner(caller oid,
+                                                schema_name name,
+                                                exclude_tables text[],
+                                                follow_new_tables boolean)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    nsp oid;
+    missing text;
+    rel regclass;
+    counted integer := 0;
+BEGIN
+    IF track_schema_as_owner.schema_name IS NULL OR track_schema_as_owner.follow_new_tables IS NULL THEN
+        RAISE EXCEPTION 'audit_log.track_schema(): schema_name and follow_new_tables must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    exclude_tables := coalesce(track_schema_as_owner.exclude_tables, '{}');
+    IF array_position(exclude_tables, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'table names in exclude_tables must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT n.oid INTO nsp FROM pg_namespace n WHERE n.nspname = track_schema_as_owner.schema_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schema "%" does not exist', track_schema_as_owner.schema_name
+            USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    SELECT x INTO missing
+      FROM unnest(exclude_tables) AS x
+     WHERE NOT EXISTS (SELECT 1 FROM pg_class c
+                        WHERE c.relnamespace = nsp AND c.relname = x AND c.relkind IN ('r', 'p'))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table "%" does not exist in schema "%"', missing, track_schema_as_owner.schema_name
+            USING ERRCODE = 'undefined_table';
+    END IF;
+
+    -- Partitions follow their parent; tables of extensions belong to them.
+    FOR rel IN
+        SELECT c.oid::regclass
+          FROM pg_class c
+         WHERE c.relnamespace = nsp
+           AND c.relkind IN ('r', 'p')
+           AND NOT c.relispartition
+           AND c.relpersistence <> 't'
+           AND c.relname <> ALL (exclude_tables)
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                              AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')
+         ORDER BY c.relname
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = rel) THEN
+            IF NOT has_table_privilege(caller, rel, 'SELECT') THEN
+                RAISE EXCEPTION 'permission denied to track table %', rel
+                    USING ERRCODE = 'insufficient_privilege',
+                          DETAIL = 'Tracking a table makes every value it takes readable in the trail: it needs the right to read the table.',
+                          HINT = 'Leave it out with exclude_tables, or ask its owner for SELECT on it.';
+            END IF;
+            PERFORM audit_log.track(rel);
+        END IF;
+        counted := counted + 1;
+    END LOOP;
+
+    INSERT INTO audit_log.tracked_schemas AS s (schema_name, exclude_tables, follow_new_tables)
+    VALUES (track_schema_as_owner.schema_name, exclude_tables, track_schema_as_owner.follow_new_tables)
+    ON CONFLICT ON CONSTRAINT tracked_schemas_pkey DO UPDATE
+       SET exclude_tables = EXCLUDED.exclude_tables,
+           follow_new_tables = EXCLUDED.follow_new_tables;
+    RETURN counted;
+END
+$$;
+REVOKE ALL ON FUNCTION audit_log.track_schema_as_owner(oid, name, text[], boolean) FROM PUBLIC;

@@ -365,7 +365,7 @@ BEGIN
                 'command_tag', command_tag,
                 'object', target.old_name,
                 'dropped', true,
-                'statement', current_query()));
+                'statement', audit_log.ddl_statement()));
             CONTINUE;
         END IF;
 
@@ -417,7 +417,7 @@ BEGIN
                 'capture_triggers', target.capture_triggers,
                 'exclude_columns', CASE WHEN options_followed THEN to_jsonb(kept_excluded) END,
                 'redact_columns', CASE WHEN options_followed THEN to_jsonb(kept_redacted) END,
-                'statement', current_query())));
+                'statement', audit_log.ddl_statement())));
         END IF;
     END LOOP;
 END
@@ -461,6 +461,13 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The text of the command being recorded, never the other statements of
+-- the message it came in (src/ddl.rs).
+CREATE FUNCTION audit_log.ddl_statement()
+RETURNS text
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'audit_log_ddl_statement';
 
 CREATE FUNCTION audit_log.note_ddl_watch_state()
 RETURNS event_trigger

@@ -101,9 +101,13 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION audit_log.track(target regclass,
-                                exclude_columns text[] DEFAULT '{}',
-                                redact_columns text[] DEFAULT '{}')
+-- track() itself checks, as its caller, the caller's right to read the
+-- table (src/tracking.rs): tracking makes every value the table takes
+-- readable in the trail. Then it calls this, which does the work as the
+-- extension's owner and is granted to nobody.
+CREATE FUNCTION audit_log.track_as_owner(target regclass,
+                                         exclude_columns text[],
+                                         redact_columns text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -120,8 +124,8 @@ BEGIN
         RAISE EXCEPTION 'audit_log.track(): target must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    exclude_columns := coalesce(track.exclude_columns, '{}');
-    redact_columns := coalesce(track.redact_columns, '{}');
+    exclude_columns := coalesce(track_as_owner.exclude_columns, '{}');
+    redact_columns := coalesce(track_as_owner.redact_columns, '{}');
 
     SELECT c.relkind, c.relpersistence, n.nspname
       INTO rel
@@ -242,16 +246,23 @@ BEGIN
     RETURNING t.tracked_since, t.tracked_by INTO previous;
     PERFORM audit_log.drop_capture_triggers(target);
     INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
-    VALUES (target, track.exclude_columns, track.redact_columns,
+    VALUES (target, track_as_owner.exclude_columns, track_as_owner.redact_columns,
             coalesce(previous.tracked_since, statement_timestamp()),
             coalesce(previous.tracked_by, session_user));
     PERFORM audit_log.create_capture_triggers(target);
 
     PERFORM audit_log.record_tracking('TRACK', target,
-        jsonb_build_object('exclude_columns', to_jsonb(track.exclude_columns),
-                           'redact_columns', to_jsonb(track.redact_columns)));
+        jsonb_build_object('exclude_columns', to_jsonb(track_as_owner.exclude_columns),
+                           'redact_columns', to_jsonb(track_as_owner.redact_columns)));
 END
 $$;
+
+CREATE FUNCTION audit_log.track(target regclass,
+                                exclude_columns text[] DEFAULT '{}',
+                                redact_columns text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'audit_log_track';
 
 CREATE FUNCTION audit_log.untrack(target regclass)
 RETURNS void
@@ -285,9 +296,12 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION audit_log.track_schema(schema_name name,
-                                       exclude_tables text[] DEFAULT '{}',
-                                       follow_new_tables boolean DEFAULT true)
+-- track_schema() passes its caller (src/tracking.rs), whose right to read
+-- each table it takes in is checked here.
+CREATE FUNCTION audit_log.track_schema_as_owner(caller oid,
+                                                schema_name name,
+                                                exclude_tables text[],
+                                                follow_new_tables boolean)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -299,18 +313,18 @@ DECLARE
     rel regclass;
     counted integer := 0;
 BEGIN
-    IF track_schema.schema_name IS NULL OR track_schema.follow_new_tables IS NULL THEN
+    IF track_schema_as_owner.schema_name IS NULL OR track_schema_as_owner.follow_new_tables IS NULL THEN
         RAISE EXCEPTION 'audit_log.track_schema(): schema_name and follow_new_tables must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    exclude_tables := coalesce(track_schema.exclude_tables, '{}');
+    exclude_tables := coalesce(track_schema_as_owner.exclude_tables, '{}');
     IF array_position(exclude_tables, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'table names in exclude_tables must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT n.oid INTO nsp FROM pg_namespace n WHERE n.nspname = track_schema.schema_name;
+    SELECT n.oid INTO nsp FROM pg_namespace n WHERE n.nspname = track_schema_as_owner.schema_name;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'schema "%" does not exist', track_schema.schema_name
+        RAISE EXCEPTION 'schema "%" does not exist', track_schema_as_owner.schema_name
             USING ERRCODE = 'invalid_schema_name';
     END IF;
     SELECT x INTO missing
@@ -319,7 +333,7 @@ BEGIN
                         WHERE c.relnamespace = nsp AND c.relname = x AND c.relkind IN ('r', 'p'))
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'table "%" does not exist in schema "%"', missing, track_schema.schema_name
+        RAISE EXCEPTION 'table "%" does not exist in schema "%"', missing, track_schema_as_owner.schema_name
             USING ERRCODE = 'undefined_table';
     END IF;
 
@@ -338,16 +352,29 @@ BEGIN
          ORDER BY c.relname
     LOOP
         IF NOT EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = rel) THEN
+            IF NOT has_table_privilege(caller, rel, 'SELECT') THEN
+                RAISE EXCEPTION 'permission denied to track table %', rel
+                    USING ERRCODE = 'insufficient_privilege',
+                          DETAIL = 'Tracking a table makes every value it takes readable in the trail: it needs the right to read the table.',
+                          HINT = 'Leave it out with exclude_tables, or ask its owner for SELECT on it.';
+            END IF;
             PERFORM audit_log.track(rel);
         END IF;
         counted := counted + 1;
     END LOOP;
 
     INSERT INTO audit_log.tracked_schemas AS s (schema_name, exclude_tables, follow_new_tables)
-    VALUES (track_schema.schema_name, exclude_tables, track_schema.follow_new_tables)
+    VALUES (track_schema_as_owner.schema_name, exclude_tables, track_schema_as_owner.follow_new_tables)
     ON CONFLICT ON CONSTRAINT tracked_schemas_pkey DO UPDATE
        SET exclude_tables = EXCLUDED.exclude_tables,
            follow_new_tables = EXCLUDED.follow_new_tables;
     RETURN counted;
 END
 $$;
+
+CREATE FUNCTION audit_log.track_schema(schema_name name,
+                                       exclude_tables text[] DEFAULT '{}',
+                                       follow_new_tables boolean DEFAULT true)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'audit_log_track_schema';

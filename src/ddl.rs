@@ -56,6 +56,8 @@ struct Noted {
     everything: bool,
     /// ALTER SCHEMA ... RENAME TO: the new name.
     renamed_schema: Option<CString>,
+    /// The command's own text: what the DDL event's `statement` holds.
+    statement: Option<CString>,
     /// Under 0.2.0's schema (the library updated, ALTER EXTENSION audit_log
     /// UPDATE not run yet): the whole watch state that version's
     /// record_ddl() compares with, as its jsonb bytes.
@@ -104,6 +106,7 @@ pub unsafe extern "C-unwind" fn audit_log_note_ddl_watch_state(
     // their pending invalidations processed before collecting this one's.
     pg_sys::CommandCounterIncrement();
     let renamed_schema = renamed_schema(data.parsetree);
+    let statement = command_text(data.parsetree);
     let legacy_state = match lookup_function(WATCH_ROOTS) {
         Some(_) => None,
         None => Some(legacy_watch_state()),
@@ -114,6 +117,7 @@ pub unsafe extern "C-unwind" fn audit_log_note_ddl_watch_state(
         invalidated: BTreeSet::new(),
         everything: false,
         renamed_schema,
+        statement,
         legacy_state,
     });
     pg_sys::Datum::from(0)
@@ -231,6 +235,7 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
                 pg_sys::Datum::from(guards_touched),
             )
         });
+        STATEMENT.get().replace(noted.statement.clone());
         pg_sys::OidFunctionCall3Coll(
             function_oid(RECORD_DDL),
             pg_sys::InvalidOid,
@@ -238,6 +243,7 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
             pg_sys::Datum::from(pg_sys::cstring_to_text(command_tag.as_ptr())),
             roots,
         );
+        STATEMENT.get().replace(None);
     }
     if creates_tables {
         pg_sys::OidFunctionCall0Coll(function_oid(FOLLOW_NEW_TABLES), pg_sys::InvalidOid);
@@ -247,6 +253,86 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
 /// At transaction end nothing noted is still wanted.
 pub fn forget_noted_states() {
     NOTED.get().borrow_mut().clear();
+    STATEMENT.get().replace(None);
+    UTILITIES.get().borrow_mut().clear();
+}
+
+/// The text of each utility command under way, innermost last, pushed and
+/// popped by the ProcessUtility hook (src/lib.rs).
+static UTILITIES: BackendLocal<RefCell<Vec<CString>>> = BackendLocal::new(RefCell::new(Vec::new()));
+
+/// The statement record_ddl() is recording: `audit_log.ddl_statement()`.
+static STATEMENT: BackendLocal<RefCell<Option<CString>>> = BackendLocal::new(RefCell::new(None));
+
+/// A utility command begins: `query` is the text it came in, of which it
+/// is the `len` bytes at `location` (-1: all of it; 0 bytes: to the end).
+///
+/// # Safety
+/// `query` is a NUL-terminated string.
+pub unsafe fn utility_starting(query: *const std::ffi::c_char, location: i32, len: i32) {
+    let text = if query.is_null() {
+        CString::default()
+    } else {
+        own_text(CStr::from_ptr(query).to_bytes(), location, len)
+    };
+    UTILITIES.get().borrow_mut().push(text);
+}
+
+pub fn utility_ended() {
+    UTILITIES.get().borrow_mut().pop();
+}
+
+fn own_text(query: &[u8], location: i32, len: i32) -> CString {
+    let start = usize::try_from(location).unwrap_or(0).min(query.len());
+    let end = match usize::try_from(len) {
+        Ok(len) if location >= 0 && len > 0 => (start + len).min(query.len()),
+        _ => query.len(),
+    };
+    let text = query[start..end].trim_ascii();
+    CString::new(text).unwrap_or_default()
+}
+
+/// The command's own text, never the other statements of the message it
+/// came in (an INSERT of a secret, an ALTER ROLE ... PASSWORD beside it).
+/// From the ProcessUtility hook; for a session's first command, which ran
+/// before this library was loaded and its hook installed, from the message,
+/// when only one of its statements is of the command's kind. Otherwise
+/// nothing: better no text than someone else's.
+unsafe fn command_text(parsetree: *mut pg_sys::Node) -> Option<CString> {
+    if let Some(text) = UTILITIES.get().borrow().last() {
+        return Some(text.clone());
+    }
+    let query = pg_sys::debug_query_string;
+    if query.is_null() || parsetree.is_null() {
+        return None;
+    }
+    let statements = pgrx::PgList::<pg_sys::RawStmt>::from_pg(pg_sys::pg_parse_query(query));
+    let mut same_kind = statements
+        .iter_ptr()
+        .filter(|raw| !(**raw).stmt.is_null() && (*(**raw).stmt).type_ == (*parsetree).type_);
+    match (same_kind.next(), same_kind.next()) {
+        (Some(raw), None) => Some(own_text(
+            CStr::from_ptr(query).to_bytes(),
+            (*raw).stmt_location,
+            (*raw).stmt_len,
+        )),
+        _ => None,
+    }
+}
+
+function_info_v1!(pg_finfo_audit_log_ddl_statement);
+
+/// `audit_log.ddl_statement()`: the text of the command whose DDL event
+/// record_ddl() writes.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_log_ddl_statement(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    match STATEMENT.get().borrow().as_ref() {
+        Some(text) => pg_sys::Datum::from(pg_sys::cstring_to_text(text.as_ptr())),
+        None => pgrx::fcinfo::pg_return_null(fcinfo),
+    }
 }
 
 /// The extension's own scripts (CREATE/ALTER EXTENSION audit_log) set up the

@@ -18,6 +18,7 @@ mod reading;
 mod settings;
 mod storage;
 mod text;
+mod tracking;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -126,7 +127,9 @@ unsafe extern "C-unwind" fn on_utility(
     qc: *mut pg_sys::QueryCompletion,
 ) {
     storage::close_writer();
-    match PREVIOUS_PROCESS_UTILITY {
+    // The command's own text, for its DDL event (src/ddl.rs).
+    ddl::utility_starting(query_string, (*pstmt).stmt_location, (*pstmt).stmt_len);
+    PgTryBuilder::new(|| match PREVIOUS_PROCESS_UTILITY {
         Some(previous) => previous(
             pstmt,
             query_string,
@@ -147,7 +150,9 @@ unsafe extern "C-unwind" fn on_utility(
             dest,
             qc,
         ),
-    }
+    })
+    .finally(ddl::utility_ended)
+    .execute()
 }
 
 /// Close before commit whatever is still open (after a COPY FROM, say).
