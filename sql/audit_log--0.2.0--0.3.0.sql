@@ -15,7 +15,10 @@
 --   function only as track() makes it, no CREATE OR REPLACE of one, no
 --   DEPENDS ON EXTENSION; track() repairs a table tampered with before.
 -- - a DDL event's statement is the command's own text, not the message's;
--- - track() and track_schema() need the right to read what they track.
+-- - track() and track_schema() need the right to read what they track;
+-- - drops by CASCADE and DETACH PARTITION ... CONCURRENTLY are recorded;
+-- - a name stands for one table over a stretch of the trail (reading);
+-- - follow_new_tables follows tables moved in, schema renames, EXPLAIN ANALYZE.
 
 DROP EVENT TRIGGER audit_log_ddl_start;
 DROP EVENT TRIGGER audit_log_ddl_end;
@@ -527,30 +530,10 @@ SET plan_cache_mode = force_generic_plan
 SET jit = off
 SET enable_seqscan = off
 AS $$
-DECLARE
-    created regclass;
 BEGIN
-    FOR created IN
-        SELECT c.oid::regclass
-          FROM pg_event_trigger_ddl_commands() AS d
-         CROSS JOIN LATERAL (SELECT c.oid, c.relname, c.relnamespace FROM pg_class c
-                              WHERE c.oid = d.objid
-                                AND c.relkind IN ('r', 'p')
-                                AND c.relpersistence <> 't'
-                                AND NOT c.relispartition
-                             OFFSET 0) AS c
-         CROSS JOIN LATERAL (SELECT s.exclude_tables FROM pg_namespace n
-                               JOIN audit_log.tracked_schemas s ON s.schema_name = n.nspname
-                              WHERE n.oid = c.relnamespace AND s.follow_new_tables
-                             OFFSET 0) AS s
-         WHERE d.classid = 'pg_class'::regclass
-           AND NOT d.in_extension
-           AND c.relname <> ALL (s.exclude_tables)
-           AND (SELECT true FROM audit_log.tracked t WHERE t.relid = c.oid LIMIT 1) IS NULL
-         ORDER BY c.oid
-    LOOP
-        PERFORM audit_log.track(created);
-    END LOOP;
+    PERFORM audit_log.follow_tables(ARRAY(SELECT d.objid FROM pg_event_trigger_ddl_commands() AS d
+                                           WHERE d.classid = 'pg_class'::regclass
+                                             AND NOT d.in_extension));
 END
 $$;
 
@@ -858,3 +841,461 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION audit_log.track_schema_as_owner(oid, name, text[], boolean) FROM PUBLIC;
+
+-- ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY commits half-way, so
+-- the watch's notes from its start are gone at its end: the detached table
+-- leaves its tracked table here, losing its capture triggers, and the DDL
+-- event says so.
+CREATE FUNCTION audit_log.record_concurrent_detach(parent oid, detached oid, command_tag text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    root oid;
+    part record;
+BEGIN
+    -- The topmost tracked table among the parent and its ancestors.
+    SELECT t.relid INTO root
+      FROM (SELECT parent AS relid, 0::bigint AS depth
+            UNION ALL
+            SELECT a.relid, a.depth FROM pg_partition_ancestors(parent) WITH ORDINALITY AS a(relid, depth)) AS m
+     CROSS JOIN LATERAL (SELECT t.relid::oid FROM audit_log.tracked t WHERE t.relid = m.relid OFFSET 0) AS t
+     ORDER BY m.depth DESC
+     LIMIT 1;
+    IF root IS NULL THEN
+        RETURN;
+    END IF;
+    FOR part IN
+        SELECT tg.tgname, p.relid
+          FROM (SELECT detached AS relid UNION SELECT t.relid FROM pg_partition_tree(detached) AS t) AS p
+         CROSS JOIN LATERAL (SELECT tg.tgname FROM pg_trigger tg
+                              WHERE tg.tgrelid = p.relid AND tg.tgname = 'audit_log_truncate_' || root
+                             OFFSET 0) AS tg
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', part.tgname, part.relid::regclass);
+    END LOOP;
+    PERFORM audit_log.record_ddl_event(root::regclass::text, jsonb_build_object(
+        'command_tag', command_tag,
+        'object', root::regclass::text,
+        'detached_partitions', jsonb_build_array(detached::regclass::text),
+        'statement', audit_log.ddl_statement()));
+END
+$$;
+
+-- Called at sql_drop for every command that drops something. A dropped
+-- schema takes its follow_new_tables setting with it (a new schema of the
+-- same name is another one). What a command the watch does not follow
+-- (watched false: DROP TYPE, DOMAIN, FUNCTION, EXTENSION, COLLATION...
+-- CASCADE) dropped of tracked tables is recorded here: one DDL event per
+-- tracked table, naming the columns and other parts that went. A tracked
+-- table dropped that way ends its tracking, as with DROP TABLE; an excluded
+-- or redacted column that went leaves the options.
+CREATE FUNCTION audit_log.record_cascaded_drops(command_tag text, watched boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target record;
+BEGIN
+    DELETE FROM audit_log.tracked_schemas s
+     WHERE s.schema_name IN (SELECT d.object_name FROM pg_event_trigger_dropped_objects() AS d
+                              WHERE d.object_type = 'schema');
+    IF watched THEN
+        RETURN;
+    END IF;
+    FOR target IN
+        WITH dropped AS (
+            SELECT d.object_type, d.object_identity, d.address_names,
+                   CASE WHEN d.object_type IN ('table', 'table column') THEN d.objid
+                        WHEN cardinality(d.address_names) >= 3
+                        THEN to_regclass(quote_ident(d.address_names[1]) || '.'
+                                         || quote_ident(d.address_names[2]))::oid
+                   END AS relid
+              FROM pg_event_trigger_dropped_objects() AS d
+             WHERE NOT d.is_temporary),
+        rooted AS (
+            SELECT d.*, r.root
+              FROM dropped d
+             CROSS JOIN LATERAL (
+                   SELECT t.relid::oid AS root
+                     FROM (SELECT d.relid, 0::bigint AS depth
+                           UNION ALL
+                           SELECT a.relid, a.depth
+                             FROM pg_partition_ancestors(d.relid) WITH ORDINALITY AS a(relid, depth)) AS m
+                    CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t
+                                         WHERE t.relid = m.relid OFFSET 0) AS t
+                    ORDER BY m.depth DESC
+                    LIMIT 1) AS r
+             WHERE d.relid IS NOT NULL)
+        SELECT r.root,
+               max(r.object_identity) FILTER (WHERE r.object_type = 'table' AND r.relid = r.root) AS dropped_as,
+               array_agg(r.address_names[3] ORDER BY r.object_identity)
+                   FILTER (WHERE r.object_type = 'table column' AND r.relid = r.root) AS columns,
+               jsonb_agg(r.object_identity ORDER BY r.object_identity)
+                   FILTER (WHERE r.object_type = 'table column') AS dropped_columns,
+               jsonb_agg(r.object_type || ' ' || r.object_identity ORDER BY r.object_type, r.object_identity)
+                   FILTER (WHERE r.object_type NOT IN ('table', 'table column')) AS dropped_objects,
+               jsonb_agg(r.object_identity ORDER BY r.object_identity)
+                   FILTER (WHERE r.object_type = 'table' AND r.relid <> r.root) AS dropped_partitions
+          FROM rooted r
+         GROUP BY r.root
+         ORDER BY r.root
+    LOOP
+        IF target.dropped_as IS NOT NULL THEN
+            DELETE FROM audit_log.tracked t WHERE t.relid::oid = target.root;
+            PERFORM audit_log.record_ddl_event(target.dropped_as, jsonb_build_object(
+                'command_tag', command_tag,
+                'object', target.dropped_as,
+                'dropped', true,
+                'statement', audit_log.ddl_statement()));
+            CONTINUE;
+        END IF;
+        UPDATE audit_log.tracked t
+           SET exclude_columns = ARRAY(SELECT c FROM unnest(t.exclude_columns) AS c
+                                        WHERE c <> ALL (coalesce(target.columns, '{}'))),
+               redact_columns = ARRAY(SELECT c FROM unnest(t.redact_columns) AS c
+                                       WHERE c <> ALL (coalesce(target.columns, '{}')))
+         WHERE t.relid::oid = target.root
+           AND (t.exclude_columns || t.redact_columns) && coalesce(target.columns, '{}');
+        PERFORM audit_log.record_ddl_event(target.root::regclass::text, jsonb_strip_nulls(jsonb_build_object(
+            'command_tag', command_tag,
+            'object', target.root::regclass::text,
+            'dropped_columns', target.dropped_columns,
+            'dropped_partitions', target.dropped_partitions,
+            'dropped_objects', target.dropped_objects,
+            'statement', audit_log.ddl_statement())));
+    END LOOP;
+END
+$$;
+
+-- Dropping the extension would drop the trail: refused while it holds events
+-- (src/ddl.rs), unless a superuser sets audit_log.drop_with_events.
+-- Drops by CASCADE from commands the watch does not follow (src/ddl.rs).
+CREATE FUNCTION audit_log.record_drops()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'audit_log_record_drops';
+CREATE EVENT TRIGGER audit_log_drops ON sql_drop
+    EXECUTE FUNCTION audit_log.record_drops();
+REVOKE ALL ON FUNCTION audit_log.record_concurrent_detach(oid, oid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.record_cascaded_drops(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.record_drops() FROM PUBLIC;
+
+-- Which events a name stands for. A name means one table over a stretch of
+-- the trail: from when it was last vacated (the table holding it renamed
+-- away or dropped) and taken again, to now; and before a rename that gave
+-- the table its name, the stretch of its former name ending at that rename,
+-- and so on back. So the events of a table are found by its current name
+-- across renames and schema moves, a table renamed away leaves its events
+-- behind under its new name, a new table that takes an old name does not
+-- inherit the old table's events, and two tables swapping names keep their
+-- own. A name no table took again after a drop stands for the dropped table.
+-- Stretches are (after_id, before_id), both exclusive. DDL events are found
+-- through the index of rare actions.
+CREATE FUNCTION audit_log.entity_segments(entities text[])
+RETURNS TABLE (name text, after_id bigint, before_id bigint)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+BEGIN ATOMIC
+    WITH RECURSIVE seg(name, after_id, before_id) AS (
+        SELECT n.name,
+               coalesce((SELECT max(v.id) FROM audit_log.events v
+                          WHERE v.action = 'DDL'
+                            AND ((v.entity = n.name AND v.new_values ? 'dropped')
+                                 OR v.new_values ->> 'renamed_from' = n.name)
+                            AND EXISTS (SELECT 1 FROM audit_log.events u
+                                         WHERE u.entity = n.name AND u.id > v.id)), 0),
+               9223372036854775807
+          FROM unnest(entities) AS n(name)
+        UNION
+        SELECT r.new_values ->> 'renamed_from',
+               coalesce((SELECT max(v.id) FROM audit_log.events v
+                          WHERE v.action = 'DDL' AND v.id < r.id
+                            AND ((v.entity = r.new_values ->> 'renamed_from' AND v.new_values ? 'dropped')
+                                 OR v.new_values ->> 'renamed_from' = r.new_values ->> 'renamed_from')), 0),
+               r.id
+          FROM seg
+         CROSS JOIN LATERAL (SELECT e.id, e.new_values FROM audit_log.events e
+                              WHERE e.entity = seg.name AND e.action = 'DDL'
+                                AND e.new_values ? 'renamed_from'
+                                AND e.id > seg.after_id AND e.id < seg.before_id
+                              ORDER BY e.id DESC LIMIT 1) AS r
+    )
+    SELECT seg.name, seg.after_id, seg.before_id FROM seg;
+END;
+
+CREATE OR REPLACE FUNCTION audit_log.list(since timestamptz DEFAULT NULL,
+                               until timestamptz DEFAULT NULL,
+                               actor text DEFAULT NULL,
+                               entity text DEFAULT NULL,
+                               action text DEFAULT NULL,
+                               max_rows integer DEFAULT 100,
+                               before_id bigint DEFAULT NULL)
+RETURNS SETOF audit_log.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wanted_action text := audit_log.normalize_action(action);
+    entities text[];
+    afters bigint[];
+    befores bigint[];
+    cursor_at timestamptz;
+    filters text := '';
+    query text;
+BEGIN
+    PERFORM audit_log.check_period(since, until);
+    IF max_rows IS NULL OR max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be at least 1, not %', coalesce(max_rows::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF before_id IS NOT NULL THEN
+        SELECT e.occurred_at INTO cursor_at FROM audit_log.events e WHERE e.id = before_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no event has id %', before_id
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'before_id takes the id of the last event of the previous page.';
+        END IF;
+        filters := filters || ' AND (e.occurred_at, e.id) < ($7, $6)';
+    END IF;
+    IF since IS NOT NULL THEN filters := filters || ' AND e.occurred_at >= $1'; END IF;
+    IF until IS NOT NULL THEN filters := filters || ' AND e.occurred_at < $2'; END IF;
+    IF list.actor IS NOT NULL THEN filters := filters || ' AND e.actor = $3'; END IF;
+    IF wanted_action IS NOT NULL THEN filters := filters || ' AND e.action = $5'; END IF;
+
+    IF list.entity IS NULL THEN
+        query := format('SELECT e.* FROM audit_log.events e WHERE true %s '
+                        'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8', filters);
+    ELSE
+        SELECT array_agg(s.name ORDER BY s.name, s.after_id), array_agg(s.after_id ORDER BY s.name, s.after_id),
+               array_agg(s.before_id ORDER BY s.name, s.after_id)
+          INTO entities, afters, befores
+          FROM audit_log.entity_segments(audit_log.matching_entities(list.entity)) AS s;
+        IF entities IS NULL THEN
+            RETURN;
+        END IF;
+        -- One index range per name and stretch, merged: no sort of a whole
+        -- table's events.
+        SELECT string_agg(format('(SELECT e.* FROM audit_log.events e WHERE e.entity = $4[%s] '
+                                 'AND e.id > $9[%s] AND e.id < $10[%s] %s '
+                                 'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8)', i, i, i, filters),
+                          ' UNION ALL ')
+          INTO query
+          FROM generate_subscripts(entities, 1) AS i;
+        query := format('SELECT u.* FROM (%s) AS u ORDER BY u.occurred_at DESC, u.id DESC LIMIT $8', query);
+    END IF;
+    RETURN QUERY EXECUTE query
+        USING since, until, list.actor, entities, wanted_action, before_id, cursor_at, max_rows,
+              afters, befores;
+END
+$$;
+
+-- One row's events, oldest first. A key change (an UPDATE whose entity_id
+-- differs from the key in its old_values) links the row's new key to its old
+-- one: the history follows it back to the row's first key.
+CREATE OR REPLACE FUNCTION audit_log.history(entity text, entity_id jsonb)
+RETURNS SETOF audit_log.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entities text[];
+    afters bigint[];
+    befores bigint[];
+    keys jsonb[];
+    hashes bigint[];
+    found_keys jsonb[];
+BEGIN
+    IF history.entity IS NULL OR history.entity_id IS NULL THEN
+        RAISE EXCEPTION 'audit_log.history(): entity and entity_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    entities := audit_log.matching_entities(history.entity);
+    -- Names one table had before a rename count as that table.
+    entities := ARRAY(SELECT x FROM unnest(entities) AS x
+                       WHERE NOT EXISTS (SELECT 1 FROM unnest(entities) AS y
+                                          WHERE y <> x
+                                            AND x IN (SELECT s.name FROM audit_log.entity_segments(ARRAY[y]) AS s)));
+    IF cardinality(entities) > 1 THEN
+        RAISE EXCEPTION 'table name "%" is ambiguous: the trail has %', history.entity,
+                        array_to_string(entities, ', ')
+            USING ERRCODE = 'ambiguous_alias',
+                  HINT = 'Qualify the name with its schema.';
+    END IF;
+    IF cardinality(entities) = 0 THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(s.name), array_agg(s.after_id), array_agg(s.before_id)
+      INTO entities, afters, befores
+      FROM audit_log.entity_segments(entities) AS s;
+
+    keys := ARRAY[history.entity_id];
+    hashes := ARRAY(SELECT jsonb_hash_extended(history.entity_id, hashtext(n)) FROM unnest(entities) AS n);
+    LOOP
+        SELECT array_agg(DISTINCT previous.key) INTO found_keys
+          FROM audit_log.events e
+         CROSS JOIN LATERAL (
+               SELECT jsonb_object_agg(k, e.old_values -> k) AS key
+                 FROM jsonb_object_keys(e.entity_id) AS k) AS previous
+         WHERE e.entity = ANY (entities)
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
+           AND e.entity_id = ANY (keys)
+           AND EXISTS (SELECT 1 FROM unnest(entities, afters, befores) AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+           AND e.action = 'UPDATE'
+           AND previous.key <> e.entity_id
+           AND NOT previous.key = ANY (keys);
+        EXIT WHEN found_keys IS NULL;
+        keys := keys || found_keys;
+        hashes := ARRAY(SELECT jsonb_hash_extended(k, hashtext(n)) FROM unnest(keys) AS k, unnest(entities) AS n);
+    END LOOP;
+
+    RETURN QUERY
+        SELECT e.* FROM audit_log.events e
+         WHERE e.entity = ANY (entities)
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
+           AND e.entity_id = ANY (keys)
+           AND EXISTS (SELECT 1 FROM unnest(entities, afters, befores) AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+         ORDER BY e.occurred_at, e.id;
+END
+$$;
+
+-- One event in detail, a row per field: what an UPDATE changed, everything an
+-- INSERT wrote or a DELETE removed. Fields come in the table's column order
+-- while the table exists, else by name.
+CREATE OR REPLACE FUNCTION audit_log.changes(event_id bigint)
+RETURNS TABLE (field text, old_value jsonb, new_value jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT f.field, e.old_values -> f.field, e.new_values -> f.field
+      FROM audit_log.events e
+     CROSS JOIN LATERAL (
+           SELECT c.field, c.position
+             FROM unnest(e.changed_fields) WITH ORDINALITY AS c(field, position)
+            WHERE e.action = 'UPDATE'
+           UNION ALL
+           SELECT k.field, a.attnum
+             FROM jsonb_object_keys(coalesce(e.new_values, e.old_values)) AS k(field)
+             -- Looked up in the catalogs, which need no right on the
+             -- table's schema (to_regclass() does).
+             LEFT JOIN pg_attribute a
+                    ON a.attrelid = (SELECT c.oid FROM pg_class c
+                                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                                      WHERE n.nspname = (audit_log.entity_parts(e.entity))[1]
+                                        AND c.relname = (audit_log.entity_parts(e.entity))[2])
+                   AND a.attname = k.field
+            WHERE e.action = ANY (ARRAY['INSERT', 'DELETE'])
+         ) AS f(field, position)
+     WHERE e.id = event_id
+     ORDER BY f.position NULLS LAST, f.field;
+END;
+
+CREATE OR REPLACE FUNCTION audit_log.export(since timestamptz DEFAULT NULL,
+                                 until timestamptz DEFAULT NULL,
+                                 actor text DEFAULT NULL,
+                                 entity text DEFAULT NULL,
+                                 action text DEFAULT NULL)
+RETURNS SETOF audit_log.export_row
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT e.id::text,
+           audit_log.iso_utc(e.occurred_at),
+           e.tx_id::text,
+           e.actor,
+           e.db_user,
+           e.application_name,
+           e.client_addr::text,
+           e.entity,
+           e.entity_id::text,
+           e.action,
+           audit_log.json_text_array(e.changed_fields),
+           e.old_values::text,
+           e.new_values::text,
+           e.context::text
+      FROM audit_log.events e
+     WHERE audit_log.check_period(export.since, export.until)
+       -- coalesce rather than "IS NULL OR": the bounds stay usable by the
+       -- index even when they are expressions such as now() - interval '1 day'.
+       AND e.occurred_at >= coalesce(export.since, '-infinity')
+       AND e.occurred_at < coalesce(export.until, 'infinity')
+       AND (export.actor IS NULL OR e.actor = export.actor)
+       -- The names and stretches of the trail the entity stands for, as in
+       -- list() and history() (entity_segments), computed once.
+       AND (export.entity IS NULL
+            OR e.entity = ANY ((SELECT array_agg(s.name) FROM audit_log.entity_segments(
+                                    audit_log.matching_entities(export.entity)) AS s)::text[]))
+       AND (export.entity IS NULL
+            OR EXISTS (SELECT 1
+                         FROM unnest((SELECT array_agg(s.name) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s),
+                                     (SELECT array_agg(s.after_id) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s),
+                                     (SELECT array_agg(s.before_id) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s))
+                              AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id))
+       AND (export.action IS NULL
+            OR e.action = audit_log.normalize_action(export.action))
+     ORDER BY e.occurred_at, e.id;
+END;
+
+DROP FUNCTION audit_log.with_former_names(text[]);
+REVOKE ALL ON FUNCTION audit_log.entity_segments(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.entity_segments(text[]) TO audit_log_reader;
+
+-- Tables that enter a schema tracked with follow_new_tables are tracked at
+-- once: created there (CREATE TABLE, CREATE TABLE AS, SELECT INTO, also
+-- under EXPLAIN ANALYZE) or moved there (ALTER TABLE ... SET SCHEMA).
+-- Partitions follow their parent instead; an extension's tables belong to
+-- it, as in track_schema(); tables already tracked keep their options.
+CREATE FUNCTION audit_log.follow_tables(relids oid[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET enable_seqscan = off
+AS $$
+DECLARE
+    created regclass;
+BEGIN
+    FOR created IN
+        SELECT c.oid::regclass
+          FROM unnest(relids) AS r(relid)
+         CROSS JOIN LATERAL (SELECT c.oid, c.relname, c.relnamespace FROM pg_class c
+                              WHERE c.oid = r.relid
+                                AND c.relkind IN ('r', 'p')
+                                AND c.relpersistence <> 't'
+                                AND NOT c.relispartition
+                             OFFSET 0) AS c
+         CROSS JOIN LATERAL (SELECT s.exclude_tables FROM pg_namespace n
+                               JOIN audit_log.tracked_schemas s ON s.schema_name = n.nspname
+                              WHERE n.oid = c.relnamespace AND s.follow_new_tables
+                             OFFSET 0) AS s
+         WHERE c.relname <> ALL (s.exclude_tables)
+           AND (SELECT true FROM audit_log.tracked t WHERE t.relid = c.oid LIMIT 1) IS NULL
+           AND (SELECT true FROM pg_depend d
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                   AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1) IS NULL
+         ORDER BY c.oid
+    LOOP
+        PERFORM audit_log.track(created);
+    END LOOP;
+END
+$$;
+
+-- The follow_new_tables setting of a schema goes with it when it is renamed.
+CREATE FUNCTION audit_log.follow_schema_rename(old_name text, new_name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE audit_log.tracked_schemas s SET schema_name = new_name WHERE s.schema_name = old_name;
+END
+$$;
+REVOKE ALL ON FUNCTION audit_log.follow_tables(oid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.follow_schema_rename(text, text) FROM PUBLIC;

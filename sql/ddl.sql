@@ -423,11 +423,12 @@ BEGIN
 END
 $$;
 
--- Tables created in a schema tracked with follow_new_tables are tracked at
--- once (partitions follow their parent instead; an extension's tables belong
--- to it, as in track_schema()). Called by ddl_command_end after CREATE TABLE,
--- CREATE TABLE AS and SELECT INTO.
-CREATE FUNCTION audit_log.follow_new_tables()
+-- Tables that enter a schema tracked with follow_new_tables are tracked at
+-- once: created there (CREATE TABLE, CREATE TABLE AS, SELECT INTO, also
+-- under EXPLAIN ANALYZE) or moved there (ALTER TABLE ... SET SCHEMA).
+-- Partitions follow their parent instead; an extension's tables belong to
+-- it, as in track_schema(); tables already tracked keep their options.
+CREATE FUNCTION audit_log.follow_tables(relids oid[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -440,9 +441,9 @@ DECLARE
 BEGIN
     FOR created IN
         SELECT c.oid::regclass
-          FROM pg_event_trigger_ddl_commands() AS d
+          FROM unnest(relids) AS r(relid)
          CROSS JOIN LATERAL (SELECT c.oid, c.relname, c.relnamespace FROM pg_class c
-                              WHERE c.oid = d.objid
+                              WHERE c.oid = r.relid
                                 AND c.relkind IN ('r', 'p')
                                 AND c.relpersistence <> 't'
                                 AND NOT c.relispartition
@@ -451,14 +452,43 @@ BEGIN
                                JOIN audit_log.tracked_schemas s ON s.schema_name = n.nspname
                               WHERE n.oid = c.relnamespace AND s.follow_new_tables
                              OFFSET 0) AS s
-         WHERE d.classid = 'pg_class'::regclass
-           AND NOT d.in_extension
-           AND c.relname <> ALL (s.exclude_tables)
+         WHERE c.relname <> ALL (s.exclude_tables)
            AND (SELECT true FROM audit_log.tracked t WHERE t.relid = c.oid LIMIT 1) IS NULL
+           AND (SELECT true FROM pg_depend d
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                   AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1) IS NULL
          ORDER BY c.oid
     LOOP
         PERFORM audit_log.track(created);
     END LOOP;
+END
+$$;
+
+-- Called by ddl_command_end with the tables the command created or moved
+-- (not those of an extension's script, which belong to it).
+CREATE FUNCTION audit_log.follow_new_tables()
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET enable_seqscan = off
+AS $$
+BEGIN
+    PERFORM audit_log.follow_tables(ARRAY(SELECT d.objid FROM pg_event_trigger_ddl_commands() AS d
+                                           WHERE d.classid = 'pg_class'::regclass
+                                             AND NOT d.in_extension));
+END
+$$;
+
+-- The follow_new_tables setting of a schema goes with it when it is renamed.
+CREATE FUNCTION audit_log.follow_schema_rename(old_name text, new_name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE audit_log.tracked_schemas s SET schema_name = new_name WHERE s.schema_name = old_name;
 END
 $$;
 
@@ -468,6 +498,135 @@ CREATE FUNCTION audit_log.ddl_statement()
 RETURNS text
 LANGUAGE c STABLE
 AS 'MODULE_PATHNAME', 'audit_log_ddl_statement';
+
+-- ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY commits half-way, so
+-- the watch's notes from its start are gone at its end: the detached table
+-- leaves its tracked table here, losing its capture triggers, and the DDL
+-- event says so.
+CREATE FUNCTION audit_log.record_concurrent_detach(parent oid, detached oid, command_tag text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    root oid;
+    part record;
+BEGIN
+    -- The topmost tracked table among the parent and its ancestors.
+    SELECT t.relid INTO root
+      FROM (SELECT parent AS relid, 0::bigint AS depth
+            UNION ALL
+            SELECT a.relid, a.depth FROM pg_partition_ancestors(parent) WITH ORDINALITY AS a(relid, depth)) AS m
+     CROSS JOIN LATERAL (SELECT t.relid::oid FROM audit_log.tracked t WHERE t.relid = m.relid OFFSET 0) AS t
+     ORDER BY m.depth DESC
+     LIMIT 1;
+    IF root IS NULL THEN
+        RETURN;
+    END IF;
+    FOR part IN
+        SELECT tg.tgname, p.relid
+          FROM (SELECT detached AS relid UNION SELECT t.relid FROM pg_partition_tree(detached) AS t) AS p
+         CROSS JOIN LATERAL (SELECT tg.tgname FROM pg_trigger tg
+                              WHERE tg.tgrelid = p.relid AND tg.tgname = 'audit_log_truncate_' || root
+                             OFFSET 0) AS tg
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', part.tgname, part.relid::regclass);
+    END LOOP;
+    PERFORM audit_log.record_ddl_event(root::regclass::text, jsonb_build_object(
+        'command_tag', command_tag,
+        'object', root::regclass::text,
+        'detached_partitions', jsonb_build_array(detached::regclass::text),
+        'statement', audit_log.ddl_statement()));
+END
+$$;
+
+-- Called at sql_drop for every command that drops something. A dropped
+-- schema takes its follow_new_tables setting with it (a new schema of the
+-- same name is another one). What a command the watch does not follow
+-- (watched false: DROP TYPE, DOMAIN, FUNCTION, EXTENSION, COLLATION...
+-- CASCADE) dropped of tracked tables is recorded here: one DDL event per
+-- tracked table, naming the columns and other parts that went. A tracked
+-- table dropped that way ends its tracking, as with DROP TABLE; an excluded
+-- or redacted column that went leaves the options.
+CREATE FUNCTION audit_log.record_cascaded_drops(command_tag text, watched boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target record;
+BEGIN
+    DELETE FROM audit_log.tracked_schemas s
+     WHERE s.schema_name IN (SELECT d.object_name FROM pg_event_trigger_dropped_objects() AS d
+                              WHERE d.object_type = 'schema');
+    IF watched THEN
+        RETURN;
+    END IF;
+    FOR target IN
+        WITH dropped AS (
+            SELECT d.object_type, d.object_identity, d.address_names,
+                   CASE WHEN d.object_type IN ('table', 'table column') THEN d.objid
+                        WHEN cardinality(d.address_names) >= 3
+                        THEN to_regclass(quote_ident(d.address_names[1]) || '.'
+                                         || quote_ident(d.address_names[2]))::oid
+                   END AS relid
+              FROM pg_event_trigger_dropped_objects() AS d
+             WHERE NOT d.is_temporary),
+        rooted AS (
+            SELECT d.*, r.root
+              FROM dropped d
+             CROSS JOIN LATERAL (
+                   SELECT t.relid::oid AS root
+                     FROM (SELECT d.relid, 0::bigint AS depth
+                           UNION ALL
+                           SELECT a.relid, a.depth
+                             FROM pg_partition_ancestors(d.relid) WITH ORDINALITY AS a(relid, depth)) AS m
+                    CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t
+                                         WHERE t.relid = m.relid OFFSET 0) AS t
+                    ORDER BY m.depth DESC
+                    LIMIT 1) AS r
+             WHERE d.relid IS NOT NULL)
+        SELECT r.root,
+               max(r.object_identity) FILTER (WHERE r.object_type = 'table' AND r.relid = r.root) AS dropped_as,
+               array_agg(r.address_names[3] ORDER BY r.object_identity)
+                   FILTER (WHERE r.object_type = 'table column' AND r.relid = r.root) AS columns,
+               jsonb_agg(r.object_identity ORDER BY r.object_identity)
+                   FILTER (WHERE r.object_type = 'table column') AS dropped_columns,
+               jsonb_agg(r.object_type || ' ' || r.object_identity ORDER BY r.object_type, r.object_identity)
+                   FILTER (WHERE r.object_type NOT IN ('table', 'table column')) AS dropped_objects,
+               jsonb_agg(r.object_identity ORDER BY r.object_identity)
+                   FILTER (WHERE r.object_type = 'table' AND r.relid <> r.root) AS dropped_partitions
+          FROM rooted r
+         GROUP BY r.root
+         ORDER BY r.root
+    LOOP
+        IF target.dropped_as IS NOT NULL THEN
+            DELETE FROM audit_log.tracked t WHERE t.relid::oid = target.root;
+            PERFORM audit_log.record_ddl_event(target.dropped_as, jsonb_build_object(
+                'command_tag', command_tag,
+                'object', target.dropped_as,
+                'dropped', true,
+                'statement', audit_log.ddl_statement()));
+            CONTINUE;
+        END IF;
+        UPDATE audit_log.tracked t
+           SET exclude_columns = ARRAY(SELECT c FROM unnest(t.exclude_columns) AS c
+                                        WHERE c <> ALL (coalesce(target.columns, '{}'))),
+               redact_columns = ARRAY(SELECT c FROM unnest(t.redact_columns) AS c
+                                       WHERE c <> ALL (coalesce(target.columns, '{}')))
+         WHERE t.relid::oid = target.root
+           AND (t.exclude_columns || t.redact_columns) && coalesce(target.columns, '{}');
+        PERFORM audit_log.record_ddl_event(target.root::regclass::text, jsonb_strip_nulls(jsonb_build_object(
+            'command_tag', command_tag,
+            'object', target.root::regclass::text,
+            'dropped_columns', target.dropped_columns,
+            'dropped_partitions', target.dropped_partitions,
+            'dropped_objects', target.dropped_objects,
+            'statement', audit_log.ddl_statement())));
+    END LOOP;
+END
+$$;
 
 CREATE FUNCTION audit_log.note_ddl_watch_state()
 RETURNS event_trigger
@@ -499,6 +658,14 @@ CREATE EVENT TRIGGER audit_log_ddl_end ON ddl_command_end
 
 -- Dropping the extension would drop the trail: refused while it holds events
 -- (src/ddl.rs), unless a superuser sets audit_log.drop_with_events.
+-- Drops by CASCADE from commands the watch does not follow (src/ddl.rs).
+CREATE FUNCTION audit_log.record_drops()
+RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'audit_log_record_drops';
+CREATE EVENT TRIGGER audit_log_drops ON sql_drop
+    EXECUTE FUNCTION audit_log.record_drops();
+
 CREATE FUNCTION audit_log.guard_drop()
 RETURNS event_trigger
 LANGUAGE c

@@ -54,8 +54,21 @@ BEGIN ATOMIC
        AND e.occurred_at >= coalesce(export.since, '-infinity')
        AND e.occurred_at < coalesce(export.until, 'infinity')
        AND (export.actor IS NULL OR e.actor = export.actor)
+       -- The names and stretches of the trail the entity stands for, as in
+       -- list() and history() (entity_segments), computed once.
        AND (export.entity IS NULL
-            OR e.entity = ANY ((SELECT audit_log.matching_entities(export.entity))::text[]))
+            OR e.entity = ANY ((SELECT array_agg(s.name) FROM audit_log.entity_segments(
+                                    audit_log.matching_entities(export.entity)) AS s)::text[]))
+       AND (export.entity IS NULL
+            OR EXISTS (SELECT 1
+                         FROM unnest((SELECT array_agg(s.name) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s),
+                                     (SELECT array_agg(s.after_id) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s),
+                                     (SELECT array_agg(s.before_id) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s))
+                              AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id))
        AND (export.action IS NULL
             OR e.action = audit_log.normalize_action(export.action))
      ORDER BY e.occurred_at, e.id;

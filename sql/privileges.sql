@@ -11,8 +11,13 @@ GRANT EXECUTE ON FUNCTION audit_log.set_actor(text, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_log.capture_row(), audit_log.capture_truncate() TO PUBLIC;
 
 -- Roles are shared by every database of the cluster: create them once, then
--- leave them (and their members) alone.
+-- leave them (and their members) alone. A role found already there may have
+-- been made by someone else, with rights of its own, or with someone able to
+-- grant it (on PostgreSQL 16 and later, a CREATEROLE user keeps ADMIN on the
+-- roles it creates): the installing superuser is warned of what it finds.
 DO $$
+DECLARE
+    found record;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'audit_log_reader') THEN
         CREATE ROLE audit_log_reader NOLOGIN;
@@ -23,6 +28,33 @@ BEGIN
     IF NOT pg_catalog.pg_has_role('audit_log_admin', 'audit_log_reader', 'MEMBER') THEN
         GRANT audit_log_reader TO audit_log_admin;
     END IF;
+    FOR found IN
+        SELECT r.rolname,
+               pg_catalog.array_to_string(ARRAY[
+                   CASE WHEN r.rolcanlogin THEN 'LOGIN' END,
+                   CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+                   CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+                   CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+                   CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+                   CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], ', ') AS attributes,
+               (SELECT pg_catalog.string_agg(m.rolname, ', ' ORDER BY m.rolname)
+                  FROM pg_catalog.pg_auth_members a
+                  JOIN pg_catalog.pg_roles m ON m.oid = a.member
+                 WHERE a.roleid = r.oid AND a.admin_option AND NOT m.rolsuper) AS admins
+          FROM pg_catalog.pg_roles r
+         WHERE r.rolname IN ('audit_log_reader', 'audit_log_admin')
+         ORDER BY r.rolname
+    LOOP
+        IF found.attributes <> '' THEN
+            RAISE WARNING 'role % has %: it is meant to be NOLOGIN with no attribute', found.rolname, found.attributes
+                USING HINT = pg_catalog.format('ALTER ROLE %I NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS', found.rolname);
+        END IF;
+        IF found.admins IS NOT NULL THEN
+            RAISE WARNING 'role % can be granted by roles that are not superusers: %', found.rolname, found.admins
+                USING DETAIL = 'Whoever may grant this role decides who reads the trail or tracks tables.',
+                      HINT = pg_catalog.format('REVOKE ADMIN OPTION FOR %I FROM ...', found.rolname);
+        END IF;
+    END LOOP;
 END
 $$;
 
@@ -36,7 +68,7 @@ GRANT EXECUTE ON FUNCTION
     audit_log.export(timestamptz, timestamptz, text, text, text),
     audit_log.export_csv(timestamptz, timestamptz, text, text, text),
     audit_log.matching_entities(text),
-    audit_log.with_former_names(text[]),
+    audit_log.entity_segments(text[]),
     audit_log.entity_parts(text),
     audit_log.normalize_action(text),
     audit_log.check_period(timestamptz, timestamptz),

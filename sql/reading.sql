@@ -93,22 +93,46 @@ BEGIN ATOMIC
       FROM audit_log.entity_parts(entity) AS parts;
 END;
 
--- The names a table was recorded under before it was renamed or moved to
--- another schema (DDL events with renamed_from, sql/ddl.sql), added to the
--- given ones: a table's events are found by its current name.
-CREATE FUNCTION audit_log.with_former_names(entities text[])
-RETURNS text[]
+-- Which events a name stands for. A name means one table over a stretch of
+-- the trail: from when it was last vacated (the table holding it renamed
+-- away or dropped) and taken again, to now; and before a rename that gave
+-- the table its name, the stretch of its former name ending at that rename,
+-- and so on back. So the events of a table are found by its current name
+-- across renames and schema moves, a table renamed away leaves its events
+-- behind under its new name, a new table that takes an old name does not
+-- inherit the old table's events, and two tables swapping names keep their
+-- own. A name no table took again after a drop stands for the dropped table.
+-- Stretches are (after_id, before_id), both exclusive. DDL events are found
+-- through the index of rare actions.
+CREATE FUNCTION audit_log.entity_segments(entities text[])
+RETURNS TABLE (name text, after_id bigint, before_id bigint)
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 BEGIN ATOMIC
-    WITH RECURSIVE names(name) AS (
-        SELECT unnest(entities)
+    WITH RECURSIVE seg(name, after_id, before_id) AS (
+        SELECT n.name,
+               coalesce((SELECT max(v.id) FROM audit_log.events v
+                          WHERE v.action = 'DDL'
+                            AND ((v.entity = n.name AND v.new_values ? 'dropped')
+                                 OR v.new_values ->> 'renamed_from' = n.name)
+                            AND EXISTS (SELECT 1 FROM audit_log.events u
+                                         WHERE u.entity = n.name AND u.id > v.id)), 0),
+               9223372036854775807
+          FROM unnest(entities) AS n(name)
         UNION
-        SELECT e.new_values ->> 'renamed_from'
-          FROM names
-          JOIN audit_log.events e ON e.entity = names.name
-         WHERE e.action = 'DDL' AND e.new_values ? 'renamed_from'
+        SELECT r.new_values ->> 'renamed_from',
+               coalesce((SELECT max(v.id) FROM audit_log.events v
+                          WHERE v.action = 'DDL' AND v.id < r.id
+                            AND ((v.entity = r.new_values ->> 'renamed_from' AND v.new_values ? 'dropped')
+                                 OR v.new_values ->> 'renamed_from' = r.new_values ->> 'renamed_from')), 0),
+               r.id
+          FROM seg
+         CROSS JOIN LATERAL (SELECT e.id, e.new_values FROM audit_log.events e
+                              WHERE e.entity = seg.name AND e.action = 'DDL'
+                                AND e.new_values ? 'renamed_from'
+                                AND e.id > seg.after_id AND e.id < seg.before_id
+                              ORDER BY e.id DESC LIMIT 1) AS r
     )
-    SELECT coalesce(array_agg(names.name ORDER BY names.name), '{}') FROM names;
+    SELECT seg.name, seg.after_id, seg.before_id FROM seg;
 END;
 
 CREATE FUNCTION audit_log.list(since timestamptz DEFAULT NULL,
@@ -125,6 +149,8 @@ AS $$
 DECLARE
     wanted_action text := audit_log.normalize_action(action);
     entities text[];
+    afters bigint[];
+    befores bigint[];
     cursor_at timestamptz;
     filters text := '';
     query text;
@@ -152,20 +178,26 @@ BEGIN
         query := format('SELECT e.* FROM audit_log.events e WHERE true %s '
                         'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8', filters);
     ELSE
-        entities := audit_log.with_former_names(audit_log.matching_entities(list.entity));
-        IF cardinality(entities) = 0 THEN
+        SELECT array_agg(s.name ORDER BY s.name, s.after_id), array_agg(s.after_id ORDER BY s.name, s.after_id),
+               array_agg(s.before_id ORDER BY s.name, s.after_id)
+          INTO entities, afters, befores
+          FROM audit_log.entity_segments(audit_log.matching_entities(list.entity)) AS s;
+        IF entities IS NULL THEN
             RETURN;
         END IF;
-        -- One index range per entity, merged: no sort of a whole table's events.
-        SELECT string_agg(format('(SELECT e.* FROM audit_log.events e WHERE e.entity = $4[%s] %s '
-                                 'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8)', i, filters),
+        -- One index range per name and stretch, merged: no sort of a whole
+        -- table's events.
+        SELECT string_agg(format('(SELECT e.* FROM audit_log.events e WHERE e.entity = $4[%s] '
+                                 'AND e.id > $9[%s] AND e.id < $10[%s] %s '
+                                 'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8)', i, i, i, filters),
                           ' UNION ALL ')
           INTO query
           FROM generate_subscripts(entities, 1) AS i;
         query := format('SELECT u.* FROM (%s) AS u ORDER BY u.occurred_at DESC, u.id DESC LIMIT $8', query);
     END IF;
     RETURN QUERY EXECUTE query
-        USING since, until, list.actor, entities, wanted_action, before_id, cursor_at, max_rows;
+        USING since, until, list.actor, entities, wanted_action, before_id, cursor_at, max_rows,
+              afters, befores;
 END
 $$;
 
@@ -179,6 +211,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     entities text[];
+    afters bigint[];
+    befores bigint[];
     keys jsonb[];
     hashes bigint[];
     found_keys jsonb[];
@@ -191,7 +225,8 @@ BEGIN
     -- Names one table had before a rename count as that table.
     entities := ARRAY(SELECT x FROM unnest(entities) AS x
                        WHERE NOT EXISTS (SELECT 1 FROM unnest(entities) AS y
-                                          WHERE y <> x AND x = ANY (audit_log.with_former_names(ARRAY[y]))));
+                                          WHERE y <> x
+                                            AND x IN (SELECT s.name FROM audit_log.entity_segments(ARRAY[y]) AS s)));
     IF cardinality(entities) > 1 THEN
         RAISE EXCEPTION 'table name "%" is ambiguous: the trail has %', history.entity,
                         array_to_string(entities, ', ')
@@ -201,7 +236,9 @@ BEGIN
     IF cardinality(entities) = 0 THEN
         RETURN;
     END IF;
-    entities := audit_log.with_former_names(entities);
+    SELECT array_agg(s.name), array_agg(s.after_id), array_agg(s.before_id)
+      INTO entities, afters, befores
+      FROM audit_log.entity_segments(entities) AS s;
 
     keys := ARRAY[history.entity_id];
     hashes := ARRAY(SELECT jsonb_hash_extended(history.entity_id, hashtext(n)) FROM unnest(entities) AS n);
@@ -214,6 +251,8 @@ BEGIN
          WHERE e.entity = ANY (entities)
            AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
            AND e.entity_id = ANY (keys)
+           AND EXISTS (SELECT 1 FROM unnest(entities, afters, befores) AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
            AND e.action = 'UPDATE'
            AND previous.key <> e.entity_id
            AND NOT previous.key = ANY (keys);
@@ -227,6 +266,8 @@ BEGIN
          WHERE e.entity = ANY (entities)
            AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
            AND e.entity_id = ANY (keys)
+           AND EXISTS (SELECT 1 FROM unnest(entities, afters, befores) AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
          ORDER BY e.occurred_at, e.id;
 END
 $$;
@@ -247,8 +288,13 @@ BEGIN ATOMIC
            UNION ALL
            SELECT k.field, a.attnum
              FROM jsonb_object_keys(coalesce(e.new_values, e.old_values)) AS k(field)
+             -- Looked up in the catalogs, which need no right on the
+             -- table's schema (to_regclass() does).
              LEFT JOIN pg_attribute a
-                    ON a.attrelid = to_regclass(e.entity)
+                    ON a.attrelid = (SELECT c.oid FROM pg_class c
+                                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                                      WHERE n.nspname = (audit_log.entity_parts(e.entity))[1]
+                                        AND c.relname = (audit_log.entity_parts(e.entity))[2])
                    AND a.attname = k.field
             WHERE e.action = ANY (ARRAY['INSERT', 'DELETE'])
          ) AS f(field, position)

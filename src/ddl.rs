@@ -54,8 +54,8 @@ struct Noted {
     invalidated: BTreeSet<u32>,
     /// A cache reset (sinval overflow) says nothing of what changed.
     everything: bool,
-    /// ALTER SCHEMA ... RENAME TO: the new name.
-    renamed_schema: Option<CString>,
+    /// ALTER SCHEMA ... RENAME TO: the old and the new name.
+    renamed_schema: Option<(CString, CString)>,
     /// The command's own text: what the DDL event's `statement` holds.
     statement: Option<CString>,
     /// Under 0.2.0's schema (the library updated, ALTER EXTENSION audit_log
@@ -70,6 +70,32 @@ const WATCH_STATE: &CStr = c"audit_log.ddl_watch_state(pg_catalog.oid[],pg_catal
 const RECORD_DDL: &CStr =
     c"audit_log.record_ddl(pg_catalog.jsonb,pg_catalog.text,pg_catalog.oid[])";
 const FOLLOW_NEW_TABLES: &CStr = c"audit_log.follow_new_tables()";
+const FOLLOW_TABLES: &CStr = c"audit_log.follow_tables(pg_catalog.oid[])";
+const FOLLOW_SCHEMA_RENAME: &CStr =
+    c"audit_log.follow_schema_rename(pg_catalog.text,pg_catalog.text)";
+const RECORD_CONCURRENT_DETACH: &CStr =
+    c"audit_log.record_concurrent_detach(pg_catalog.oid,pg_catalog.oid,pg_catalog.text)";
+const RECORD_CASCADED_DROPS: &CStr =
+    c"audit_log.record_cascaded_drops(pg_catalog.text,pg_catalog.bool)";
+
+/// The tags the DDL watch follows (sql/ddl.sql): what they drop is recorded
+/// by the watch, not again by the sql_drop trigger.
+const WATCHED_TAGS: [&[u8]; 14] = [
+    b"ALTER TABLE",
+    b"ALTER TRIGGER",
+    b"DROP TRIGGER",
+    b"DROP TABLE",
+    b"ALTER SCHEMA",
+    b"DROP SCHEMA",
+    b"DROP OWNED",
+    b"CREATE TABLE",
+    b"CREATE TABLE AS",
+    b"SELECT INTO",
+    b"ALTER VIEW",
+    b"ALTER MATERIALIZED VIEW",
+    b"ALTER INDEX",
+    b"ALTER FOREIGN TABLE",
+];
 const LEGACY_WATCH_STATE: &CStr = c"audit_log.ddl_watch_state()";
 const LEGACY_RECORD_DDL: &CStr = c"audit_log.record_ddl(pg_catalog.jsonb,pg_catalog.text)";
 
@@ -163,10 +189,23 @@ pub unsafe extern "C-unwind" fn audit_log_record_ddl(
         }
         noted.pop()
     };
+    let command_tag = CStr::from_ptr(pg_sys::GetCommandTagName(data.tag));
     let Some(noted) = noted else {
+        // DETACH PARTITION ... CONCURRENTLY commits half-way: what its
+        // start noted went with the first transaction.
+        if let Some((parent, partition)) = detached_concurrently(data.parsetree) {
+            STATEMENT.get().replace(command_text(data.parsetree));
+            pg_sys::OidFunctionCall3Coll(
+                function_oid(RECORD_CONCURRENT_DETACH),
+                pg_sys::InvalidOid,
+                pg_sys::Datum::from(parent),
+                pg_sys::Datum::from(partition),
+                pg_sys::Datum::from(pg_sys::cstring_to_text(command_tag.as_ptr())),
+            );
+            STATEMENT.get().replace(None);
+        }
         return pg_sys::Datum::from(0);
     };
-    let command_tag = CStr::from_ptr(pg_sys::GetCommandTagName(data.tag));
 
     // The locks our lookups take belong to the transaction, not to the
     // statement's portal: past 15 locks, dropping a portal walks every lock
@@ -177,7 +216,7 @@ pub unsafe extern "C-unwind" fn audit_log_record_ddl(
     pg_sys::CurrentResourceOwner = pg_sys::CurTransactionResourceOwner;
     match &noted.legacy_state {
         Some(state) => record_legacy(state, command_tag),
-        None => record_changes(&noted, command_tag),
+        None => record_changes(&noted, command_tag, data.parsetree),
     }
     pg_sys::CurrentResourceOwner = statement_owner;
     pg_sys::Datum::from(0)
@@ -185,15 +224,26 @@ pub unsafe extern "C-unwind" fn audit_log_record_ddl(
 
 /// Finds the tracked tables `noted`'s command may have changed, and records
 /// what it did to them.
-unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
-    let creates_tables = matches!(
+unsafe fn record_changes(noted: &Noted, command_tag: &CStr, parsetree: *mut pg_sys::Node) {
+    // Tables that may enter a schema tracked with follow_new_tables: created
+    // there, or moved there (ALTER TABLE ... SET SCHEMA).
+    let brings_tables = matches!(
         command_tag.to_bytes(),
         b"CREATE TABLE" | b"CREATE TABLE AS" | b"SELECT INTO"
-    );
+    ) || moves_a_table(parsetree);
+    if let Some((old, new)) = &noted.renamed_schema {
+        // The follow_new_tables setting goes with its schema.
+        pg_sys::OidFunctionCall2Coll(
+            function_oid(FOLLOW_SCHEMA_RENAME),
+            pg_sys::InvalidOid,
+            pg_sys::Datum::from(pg_sys::cstring_to_text(old.as_ptr())),
+            pg_sys::Datum::from(pg_sys::cstring_to_text(new.as_ptr())),
+        );
+    }
     let schemas: Vec<pg_sys::Oid> = noted
         .renamed_schema
         .iter()
-        .map(|name| pg_sys::get_namespace_oid(name.as_ptr(), true))
+        .map(|(_, name)| pg_sys::get_namespace_oid(name.as_ptr(), true))
         .filter(|oid| *oid != pg_sys::InvalidOid)
         .collect();
     let relids: Vec<pg_sys::Oid> = noted
@@ -245,7 +295,7 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
         );
         STATEMENT.get().replace(None);
     }
-    if creates_tables {
+    if brings_tables {
         pg_sys::OidFunctionCall0Coll(function_oid(FOLLOW_NEW_TABLES), pg_sys::InvalidOid);
     }
 }
@@ -254,7 +304,63 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr) {
 pub fn forget_noted_states() {
     NOTED.get().borrow_mut().clear();
     STATEMENT.get().replace(None);
-    UTILITIES.get().borrow_mut().clear();
+}
+
+/// `ALTER TABLE parent DETACH PARTITION partition CONCURRENTLY`: the two tables.
+unsafe fn detached_concurrently(
+    parsetree: *mut pg_sys::Node,
+) -> Option<(pg_sys::Oid, pg_sys::Oid)> {
+    if parsetree.is_null() || (*parsetree).type_ != pg_sys::NodeTag::T_AlterTableStmt {
+        return None;
+    }
+    let stmt = &*parsetree.cast::<pg_sys::AlterTableStmt>();
+    let commands = pgrx::PgList::<pg_sys::AlterTableCmd>::from_pg(stmt.cmds);
+    let partition = commands.iter_ptr().find_map(|cmd| {
+        let def = (*cmd).def;
+        ((*cmd).subtype == pg_sys::AlterTableType::AT_DetachPartition
+            && !def.is_null()
+            && (*def).type_ == pg_sys::NodeTag::T_PartitionCmd
+            && (*def.cast::<pg_sys::PartitionCmd>()).concurrent)
+            .then(|| (*def.cast::<pg_sys::PartitionCmd>()).name)
+    })?;
+    let lookup = |name: *mut pg_sys::RangeVar| {
+        pg_sys::RangeVarGetRelidExtended(
+            name,
+            pg_sys::NoLock as _,
+            pg_sys::RVROption::RVR_MISSING_OK,
+            None,
+            std::ptr::null_mut(),
+        )
+    };
+    let (parent, partition) = (lookup(stmt.relation), lookup(partition));
+    (parent != pg_sys::InvalidOid && partition != pg_sys::InvalidOid).then_some((parent, partition))
+}
+
+function_info_v1!(pg_finfo_audit_log_record_drops);
+
+/// `audit_log.record_drops()`: event trigger ON sql_drop. A command the DDL
+/// watch does not follow can still drop a tracked table or part of one
+/// through CASCADE: DROP TYPE, DOMAIN, FUNCTION, EXTENSION... (sql/ddl.sql).
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_log_record_drops(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let data = check_event_trigger(fcinfo, "record_drops");
+    if building_this_extension() {
+        return pg_sys::Datum::from(0);
+    }
+    let command_tag = CStr::from_ptr(pg_sys::GetCommandTagName(data.tag));
+    let watched = WATCHED_TAGS.contains(&command_tag.to_bytes());
+    STATEMENT.get().replace(command_text(data.parsetree));
+    pg_sys::OidFunctionCall2Coll(
+        function_oid(RECORD_CASCADED_DROPS),
+        pg_sys::InvalidOid,
+        pg_sys::Datum::from(pg_sys::cstring_to_text(command_tag.as_ptr())),
+        pg_sys::Datum::from(watched),
+    );
+    STATEMENT.get().replace(None);
+    pg_sys::Datum::from(0)
 }
 
 /// The text of each utility command under way, innermost last, pushed and
@@ -345,15 +451,76 @@ unsafe fn building_this_extension() -> bool {
 
 /// ALTER SCHEMA ... RENAME TO changes the names of the tables in it without
 /// changing any of them.
-unsafe fn renamed_schema(parsetree: *mut pg_sys::Node) -> Option<CString> {
+unsafe fn renamed_schema(parsetree: *mut pg_sys::Node) -> Option<(CString, CString)> {
     if parsetree.is_null() || (*parsetree).type_ != pg_sys::NodeTag::T_RenameStmt {
         return None;
     }
     let stmt = &*parsetree.cast::<pg_sys::RenameStmt>();
-    if stmt.renameType != pg_sys::ObjectType::OBJECT_SCHEMA || stmt.newname.is_null() {
+    if stmt.renameType != pg_sys::ObjectType::OBJECT_SCHEMA
+        || stmt.newname.is_null()
+        || stmt.subname.is_null()
+    {
         return None;
     }
-    Some(CStr::from_ptr(stmt.newname).to_owned())
+    Some((
+        CStr::from_ptr(stmt.subname).to_owned(),
+        CStr::from_ptr(stmt.newname).to_owned(),
+    ))
+}
+
+/// ALTER TABLE ... SET SCHEMA.
+unsafe fn moves_a_table(parsetree: *mut pg_sys::Node) -> bool {
+    !parsetree.is_null()
+        && (*parsetree).type_ == pg_sys::NodeTag::T_AlterObjectSchemaStmt
+        && (*parsetree.cast::<pg_sys::AlterObjectSchemaStmt>()).objectType
+            == pg_sys::ObjectType::OBJECT_TABLE
+}
+
+/// EXPLAIN ANALYZE CREATE TABLE ... AS runs the CREATE TABLE AS with no
+/// event trigger at all: called by the ProcessUtility hook after an EXPLAIN,
+/// it gives the table it created to follow_new_tables.
+///
+/// # Safety
+/// `parsetree` is the utility statement that just ran.
+pub unsafe fn after_explain(parsetree: *mut pg_sys::Node) {
+    if parsetree.is_null() || (*parsetree).type_ != pg_sys::NodeTag::T_ExplainStmt {
+        return;
+    }
+    let explain = &*parsetree.cast::<pg_sys::ExplainStmt>();
+    // Analyzed already: a Query wrapping the utility statement.
+    let mut query = explain.query;
+    if !query.is_null() && (*query).type_ == pg_sys::NodeTag::T_Query {
+        query = (*query.cast::<pg_sys::Query>()).utilityStmt;
+    }
+    if query.is_null() || (*query).type_ != pg_sys::NodeTag::T_CreateTableAsStmt {
+        return;
+    }
+    let options = pgrx::PgList::<pg_sys::DefElem>::from_pg(explain.options);
+    let analyze = options.iter_ptr().any(|option| {
+        CStr::from_ptr((*option).defname) == c"analyze" && pg_sys::defGetBoolean(option)
+    });
+    if !analyze {
+        return;
+    }
+    let create = &*query.cast::<pg_sys::CreateTableAsStmt>();
+    if create.objtype != pg_sys::ObjectType::OBJECT_TABLE || create.into.is_null() {
+        return;
+    }
+    let relid = pg_sys::RangeVarGetRelidExtended(
+        (*create.into).rel,
+        pg_sys::NoLock as _,
+        pg_sys::RVROption::RVR_MISSING_OK,
+        None,
+        std::ptr::null_mut(),
+    );
+    if relid == pg_sys::InvalidOid || lookup_function(FOLLOW_TABLES).is_none() {
+        return;
+    }
+    pg_sys::OidFunctionCall1Coll(
+        function_oid(FOLLOW_TABLES),
+        pg_sys::InvalidOid,
+        oid_array(&[relid]),
+    );
 }
 
 /// Runs `read` with the catalogs as a snapshot with `command_id` sees them:

@@ -152,7 +152,8 @@ unsafe extern "C-unwind" fn on_utility(
         ),
     })
     .finally(ddl::utility_ended)
-    .execute()
+    .execute();
+    ddl::after_explain((*pstmt).utilityStmt);
 }
 
 /// Close before commit whatever is still open (after a COPY FROM, say).

@@ -358,12 +358,40 @@ pub unsafe extern "C-unwind" fn audit_log_set_actor(
 /// Will a transaction-local setting outlive this statement? Not when the
 /// transaction is the statement's own. Inside a subtransaction (a PL/pgSQL
 /// EXCEPTION block) Postgres only says "in a block", so the top transaction is
-/// judged by its start: an implicit one starts with the statement itself.
+/// judged by its start: one that started with this statement's message is
+/// the statement's own, unless that message itself began a block (`BEGIN;
+/// DO ...` sent at once).
 unsafe fn in_transaction_block() -> bool {
-    pg_sys::IsTransactionBlock()
-        && !(pg_sys::IsSubTransaction()
-            && pg_sys::GetCurrentTransactionStartTimestamp()
-                == pg_sys::GetCurrentStatementStartTimestamp())
+    if !pg_sys::IsTransactionBlock() {
+        return false;
+    }
+    if !pg_sys::IsSubTransaction()
+        || pg_sys::GetCurrentTransactionStartTimestamp()
+            != pg_sys::GetCurrentStatementStartTimestamp()
+    {
+        return true;
+    }
+    message_begins_a_block()
+}
+
+/// Does the message being run hold a BEGIN or START TRANSACTION?
+unsafe fn message_begins_a_block() -> bool {
+    let message = pg_sys::debug_query_string;
+    if message.is_null() {
+        return false;
+    }
+    let statements = pgrx::PgList::<pg_sys::RawStmt>::from_pg(pg_sys::pg_parse_query(message));
+    let begins = statements.iter_ptr().any(|raw| {
+        let stmt = (*raw).stmt;
+        !stmt.is_null()
+            && (*stmt).type_ == pg_sys::NodeTag::T_TransactionStmt
+            && matches!(
+                (*stmt.cast::<pg_sys::TransactionStmt>()).kind,
+                pg_sys::TransactionStmtKind::TRANS_STMT_BEGIN
+                    | pg_sys::TransactionStmtKind::TRANS_STMT_START
+            )
+    });
+    begins
 }
 
 unsafe fn set_local(name: &CStr, value: &CStr) {

@@ -33,6 +33,8 @@ CREATE TABLE trap.events (id bigint, actor text, entity text, action text);
 CREATE TABLE trap.tracked (relid regclass, exclude_columns text[], redact_columns text[]);
 CREATE TABLE trap.pg_trigger (oid oid);
 RESET ROLE;
+-- The admin may read what it tracks (track_rights.sql).
+GRANT SELECT ON trap.loans TO trap_admin;
 SELECT audit_log.track('trap.loans', redact_columns => '{amount}');
 
 -- The writer puts its schema before pg_catalog and temporary look-alikes first.

@@ -67,6 +67,8 @@ CREATE ROLE app_auditor IN ROLE audit_log_reader;
 CREATE TABLE app.invoices (id int PRIMARY KEY, amount numeric);
 -- Naming a table (regclass) needs USAGE on its schema; nothing more is needed.
 GRANT USAGE ON SCHEMA app TO app_admin, app_auditor;
+-- Tracking needs the right to read the table (track_rights.sql).
+GRANT SELECT ON app.invoices TO app_admin;
 SET ROLE app_admin;
 SELECT audit_log.track('app.invoices');
 SELECT entity FROM audit_log.tracked_tables WHERE entity = 'app.invoices';

@@ -13,6 +13,8 @@ GRANT USAGE ON SCHEMA sec TO sec_admin, sec_reader;
 SET ROLE sec_owner;
 CREATE TABLE sec.accounts (id int PRIMARY KEY, owner_name text, balance numeric);
 RESET ROLE;
+-- An admin tracks what it may read (track_rights.sql).
+GRANT SELECT ON sec.accounts TO sec_admin;
 SELECT audit_log.track('sec.accounts');
 
 -- The application role writes its table; every change is captured.

@@ -63,3 +63,9 @@ SELECT count(*) AS events_of_7 FROM audit_log.events
 DROP TABLE public.bounds_notes;
 ALTER ROLE bounds_writer RESET ALL;
 DROP ROLE bounds_writer;
+
+-- set_actor() inside an EXCEPTION block, the BEGIN sent in the same message
+-- (psql's \; joins them): the transaction is a block, the actor lasts until
+-- its COMMIT. Without BEGIN, the statement is its own transaction: refused.
+BEGIN \; DO $$ BEGIN BEGIN PERFORM audit_log.set_actor('in-block'); EXCEPTION WHEN division_by_zero THEN NULL; END; END $$ \; SELECT current_setting('audit_log.actor') AS actor_in_block \; COMMIT;
+DO $$ BEGIN BEGIN PERFORM audit_log.set_actor('alone'); EXCEPTION WHEN division_by_zero THEN NULL; END; END $$;
