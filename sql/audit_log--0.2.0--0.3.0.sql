@@ -842,6 +842,24 @@ END
 $$;
 REVOKE ALL ON FUNCTION audit_log.track_schema_as_owner(oid, name, text[], boolean) FROM PUBLIC;
 
+-- The tracked table whose changes relid's are: relid itself or its topmost
+-- tracked partition ancestor; NULL when none is tracked (or relid is gone).
+CREATE FUNCTION audit_log.tracked_root(relid oid)
+RETURNS oid
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+BEGIN ATOMIC
+    SELECT t.relid::oid
+      FROM (SELECT tracked_root.relid, 0::bigint AS depth
+            UNION ALL
+            SELECT a.relid, a.depth
+              FROM pg_partition_ancestors(tracked_root.relid) WITH ORDINALITY AS a(relid, depth)) AS m
+     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = m.relid OFFSET 0) AS t
+     ORDER BY m.depth DESC
+     LIMIT 1;
+END;
+
 -- ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY commits half-way, so
 -- the watch's notes from its start are gone at its end: the detached table
 -- leaves its tracked table here, losing its capture triggers, and the DDL
@@ -856,14 +874,7 @@ DECLARE
     root oid;
     part record;
 BEGIN
-    -- The topmost tracked table among the parent and its ancestors.
-    SELECT t.relid INTO root
-      FROM (SELECT parent AS relid, 0::bigint AS depth
-            UNION ALL
-            SELECT a.relid, a.depth FROM pg_partition_ancestors(parent) WITH ORDINALITY AS a(relid, depth)) AS m
-     CROSS JOIN LATERAL (SELECT t.relid::oid FROM audit_log.tracked t WHERE t.relid = m.relid OFFSET 0) AS t
-     ORDER BY m.depth DESC
-     LIMIT 1;
+    root := audit_log.tracked_root(parent);
     IF root IS NULL THEN
         RETURN;
     END IF;
@@ -919,17 +930,8 @@ BEGIN
         rooted AS (
             SELECT d.*, r.root
               FROM dropped d
-             CROSS JOIN LATERAL (
-                   SELECT t.relid::oid AS root
-                     FROM (SELECT d.relid, 0::bigint AS depth
-                           UNION ALL
-                           SELECT a.relid, a.depth
-                             FROM pg_partition_ancestors(d.relid) WITH ORDINALITY AS a(relid, depth)) AS m
-                    CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t
-                                         WHERE t.relid = m.relid OFFSET 0) AS t
-                    ORDER BY m.depth DESC
-                    LIMIT 1) AS r
-             WHERE d.relid IS NOT NULL)
+             CROSS JOIN LATERAL (SELECT audit_log.tracked_root(d.relid) AS root) AS r
+             WHERE r.root IS NOT NULL)
         SELECT r.root,
                max(r.object_identity) FILTER (WHERE r.object_type = 'table' AND r.relid = r.root) AS dropped_as,
                array_agg(r.address_names[3] ORDER BY r.object_identity)
@@ -980,6 +982,7 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'audit_log_record_drops';
 CREATE EVENT TRIGGER audit_log_drops ON sql_drop
     EXECUTE FUNCTION audit_log.record_drops();
+REVOKE ALL ON FUNCTION audit_log.tracked_root(oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.record_concurrent_detach(oid, oid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.record_cascaded_drops(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.record_drops() FROM PUBLIC;

@@ -582,7 +582,7 @@ pub(crate) unsafe fn lookup_function(signature: &CStr) -> Option<pg_sys::Oid> {
     )
 }
 
-unsafe fn function_oid(signature: &CStr) -> pg_sys::Oid {
+pub(crate) unsafe fn function_oid(signature: &CStr) -> pg_sys::Oid {
     lookup_function(signature).unwrap_or_else(|| {
         ereport!(
             ERROR,

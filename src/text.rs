@@ -45,31 +45,12 @@ pub unsafe fn array(items: &[&CStr]) -> pg_sys::Datum {
 /// # Safety
 /// `datum` must be a non-null `text[]` value.
 pub unsafe fn array_items(datum: pg_sys::Datum) -> Vec<CString> {
-    let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast::<pg_sys::ArrayType>();
-    let mut elements: *mut pg_sys::Datum = std::ptr::null_mut();
-    let mut nulls: *mut bool = std::ptr::null_mut();
-    let mut count = 0;
-    pg_sys::deconstruct_array(
-        array,
-        pg_sys::TEXTOID,
-        -1,
-        false,
-        pg_sys::TYPALIGN_INT as _,
-        &mut elements,
-        &mut nulls,
-        &mut count,
-    );
-    let count = count as usize;
-    if count == 0 {
-        return Vec::new();
-    }
-    let elements = std::slice::from_raw_parts(elements, count);
-    let nulls = std::slice::from_raw_parts(nulls, count);
-    elements
-        .iter()
-        .zip(nulls)
-        .filter(|(_, null)| !**null)
-        .map(|(element, _)| from_datum(*element))
+    DbTextArray::from_polymorphic_datum(datum, false, pg_sys::TEXTARRAYOID)
+        .map(|array| array.0)
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|bytes| CString::new(bytes).unwrap_or_default())
         .collect()
 }
 

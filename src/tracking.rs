@@ -10,7 +10,7 @@ use std::ffi::CStr;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::ddl::lookup_function;
+use crate::ddl::function_oid;
 use crate::ffi::function_info_v1;
 
 const TRACK_AS_OWNER: &CStr =
@@ -78,17 +78,7 @@ unsafe fn call_as_owner(
     signature: &CStr,
     args: &[pg_sys::NullableDatum],
 ) -> pg_sys::Datum {
-    let function = lookup_function(signature).unwrap_or_else(|| {
-        ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION,
-            format!(
-                "function {} of the audit_log extension is missing",
-                signature.to_string_lossy()
-            ),
-            "Run ALTER EXTENSION audit_log UPDATE."
-        );
-    });
+    let function = function_oid(signature);
     let mut flinfo: pg_sys::FmgrInfo = std::mem::zeroed();
     pg_sys::fmgr_info(function, &mut flinfo);
     // FunctionCallInfoBaseData ends with a flexible array of arguments.

@@ -28,7 +28,7 @@ SELECT max(id) AS mark FROM audit_log.events \gset
 \set regress_db :DBNAME
 \set conn 'postgresql:///' :regress_db '?user=cascade_owner'
 \c :conn
-SET audit_log.actor = 'owner';
+SET audit_log.actor = 'cascade-owner';
 DROP TYPE cshop.mood CASCADE;
 DROP DOMAIN cshop.positive CASCADE;
 DROP FUNCTION cshop.default_label() CASCADE;
