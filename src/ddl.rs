@@ -352,6 +352,11 @@ pub unsafe extern "C-unwind" fn audit_log_record_drops(
     }
     let command_tag = CStr::from_ptr(pg_sys::GetCommandTagName(data.tag));
     let watched = WATCHED_TAGS.contains(&command_tag.to_bytes());
+    // Of the watched commands, only these drop schemas, whose follow
+    // settings go with them: a DROP TABLE pays nothing here.
+    if watched && !matches!(command_tag.to_bytes(), b"DROP SCHEMA" | b"DROP OWNED") {
+        return pg_sys::Datum::from(0);
+    }
     STATEMENT.get().replace(command_text(data.parsetree));
     pg_sys::OidFunctionCall2Coll(
         function_oid(RECORD_CASCADED_DROPS),
