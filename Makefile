@@ -17,9 +17,10 @@ install: setup
 	cargo pgrx install --pg-config /usr/bin/pg_config
 
 lint:
-	cargo fmt --check
+	cargo fmt --all --check
 	cargo clippy --all-targets --no-default-features --features "pg15 pg_test" -- -D warnings
 	cargo clippy --all-targets --no-default-features --features "pg18 pg_test" -- -D warnings
+	cargo clippy --all-targets -p audit-log-tree -- -D warnings
 
 bench-reading:
 	bash bench/reading.sh

@@ -11,15 +11,19 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 status=0
 
-say "lint: cargo fmt --check, cargo clippy (PostgreSQL 15 and 18)"
+say "lint: cargo fmt --check, cargo clippy (the extension on PostgreSQL 15 and 18, the other crates)"
 lint_failed=0
-cargo fmt --check || lint_failed=1
+cargo fmt --all --check || lint_failed=1
 for version in "${TEST_VERSIONS[@]}"; do
     cargo clippy --quiet --all-targets --no-default-features --features "pg${version%%:*} pg_test" \
         -- -D warnings || lint_failed=1
 done
+cargo clippy --quiet --all-targets -p audit-log-tree -- -D warnings || lint_failed=1
 echo "lint: $((1 - lint_failed)) passed, $lint_failed failed"
 [ "$lint_failed" -eq 0 ] || status=1
+
+say "Rust tests of the crates beside the extension (the tree format)"
+cargo test -p audit-log-tree || status=1
 
 for version in "${TEST_VERSIONS[@]}"; do
     major=${version%%:*}
