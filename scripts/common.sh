@@ -54,6 +54,7 @@ unix_socket_directories = '$dir'
 fsync = off
 log_min_messages = warning
 lc_messages = 'C'
+max_prepared_transactions = 10
 CONF
     # RUST_BACKTRACE would append Rust backtraces to error details.
     as_server_user env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE \

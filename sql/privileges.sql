@@ -81,3 +81,15 @@ GRANT EXECUTE ON FUNCTION
     audit_log.untrack(regclass),
     audit_log.track_schema(name, text[], boolean)
 TO audit_log_admin;
+
+-- Integrity (section 6): admins seal, readers verify and read checkpoints.
+GRANT SELECT ON audit_log.seals, audit_log.tree_seals, audit_log.tree_leaves,
+                audit_log.log_identity, audit_log.restored_trails
+TO audit_log_reader;
+GRANT EXECUTE ON FUNCTION
+    audit_log.checkpoint(bigint),
+    audit_log.checkpoint_text(bigint, bytea),
+    audit_log.verify(text),
+    audit_log.seal_status()
+TO audit_log_reader;
+GRANT EXECUTE ON FUNCTION audit_log.seal() TO audit_log_admin;

@@ -15,10 +15,12 @@ mod generated;
 mod jsonb;
 mod moves;
 mod reading;
+mod sealing;
 mod settings;
 mod storage;
 mod text;
 mod tracking;
+mod verification;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -49,6 +51,11 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/ddl.sql", name = "ddl", requires = ["tracking"]);
+extension_sql_file!(
+    "../sql/integrity.sql",
+    name = "integrity",
+    requires = ["export"]
+);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;

@@ -80,7 +80,7 @@ fn iso_utc(at: pgrx::datum::TimestampWithTimeZone) -> String {
 }
 
 /// Microseconds since 2000-01-01 00:00:00 UTC (PostgreSQL's epoch) as ISO 8601.
-fn format_utc_micros(micros: i64) -> String {
+pub(crate) fn format_utc_micros(micros: i64) -> String {
     const MICROS_PER_DAY: i64 = 86_400_000_000;
     let days = micros.div_euclid(MICROS_PER_DAY);
     let of_day = micros.rem_euclid(MICROS_PER_DAY);

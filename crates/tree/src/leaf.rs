@@ -68,8 +68,9 @@ pub struct SealLeaf {
     pub sealed_at: String,
     /// A time no event sealed later can precede, or `-infinity`.
     pub horizon: String,
-    /// The cluster's system identifier.
-    pub cluster: u64,
+    /// The cluster's system identifier, as `pg_control_system()` prints it
+    /// (a bigint).
+    pub cluster: i64,
 }
 
 impl SealLeaf {

@@ -1,0 +1,432 @@
+//! `audit_log.verify()` (API section 6.3): recompute every sealed leaf from
+//! the events, the tree from the leaves, and compare with what the seals
+//! stored and with the auditor's checkpoint.
+//!
+//! No lock: the seals are read first, and only the leaves they cover are
+//! looked at, so a seal that commits meanwhile changes nothing here (the
+//! events it takes look unsealed, and lie above the last watermark read).
+
+use audit_log_tree::tree::leaf_hash;
+use audit_log_tree::{Checkpoint, EventFields, Frontier, Hash, SealLeaf};
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::prelude::*;
+use pgrx::spi::{SpiClient, SpiResult};
+
+use crate::sealing::{cluster, iso, log_id, parse_xid8, EVENT_FIELDS};
+
+const BATCH: i64 = 10_000;
+
+struct Seal {
+    tree_size: i64,
+    seal_leaf_index: i64,
+    watermark: u64,
+    sealed_at: i64,
+    horizon: i64,
+    cluster: i64,
+    restored_through: i64,
+    root: Vec<u8>,
+    frontier: Vec<u8>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Problem {
+    leaf_index: Option<i64>,
+    event_id: Option<i64>,
+    problem: &'static str,
+    detail: String,
+}
+
+/// `audit_log.verify(checkpoint text)`.
+#[pg_extern(sql = false)]
+#[allow(clippy::type_complexity)]
+fn audit_log_verify(
+    checkpoint: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(problem, String),
+        name!(event_id, Option<i64>),
+        name!(leaf_index, Option<i64>),
+        name!(detail, String),
+    ),
+> {
+    let checkpoint = checkpoint.map(|text| {
+        Checkpoint::parse(text).unwrap_or_else(|message| {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+                format!("malformed checkpoint: {message}"),
+                "A checkpoint is three lines: audit_log/<log id>, the tree size, the root in base64 (signature lines may follow a blank line)."
+            );
+        })
+    });
+    let mut problems = Spi::connect(|client| verify_with(client, checkpoint.as_ref()))
+        .unwrap_or_else(|e| error!("audit_log.verify(): {e}"));
+    problems.sort_by(|a, b| {
+        (a.leaf_index.is_none(), a.leaf_index, a.event_id, a.problem).cmp(&(
+            b.leaf_index.is_none(),
+            b.leaf_index,
+            b.event_id,
+            b.problem,
+        ))
+    });
+    TableIterator::new(
+        problems
+            .into_iter()
+            .map(|p| (p.problem.to_string(), p.event_id, p.leaf_index, p.detail)),
+    )
+}
+
+fn read_seals(client: &SpiClient<'_>) -> SpiResult<Vec<Seal>> {
+    let mut seals = Vec::new();
+    for row in client.select(
+        "SELECT tree_size, seal_leaf_index, watermark::text, sealed_at, horizon, cluster, \
+                restored_through, root, frontier \
+           FROM audit_log.tree_seals ORDER BY tree_size",
+        None,
+        &[],
+    )? {
+        seals.push(Seal {
+            tree_size: row.get(1)?.unwrap_or(0),
+            seal_leaf_index: row.get(2)?.unwrap_or(0),
+            watermark: parse_xid8(row.get::<String>(3)?.as_deref()),
+            sealed_at: row
+                .get::<TimestampWithTimeZone>(4)?
+                .map_or(0, |t| t.into_inner()),
+            horizon: row
+                .get::<TimestampWithTimeZone>(5)?
+                .map_or(0, |t| t.into_inner()),
+            cluster: row.get(6)?.unwrap_or(0),
+            restored_through: row.get(7)?.unwrap_or(0),
+            root: row.get(8)?.unwrap_or_default(),
+            frontier: row.get(9)?.unwrap_or_default(),
+        });
+    }
+    Ok(seals)
+}
+
+fn verify_with(client: &SpiClient<'_>, checkpoint: Option<&Checkpoint>) -> SpiResult<Vec<Problem>> {
+    let seals = read_seals(client)?;
+    let size = seals.last().map_or(0, |s| s.tree_size);
+    let mut problems = Vec::new();
+
+    if let Some(checkpoint) = checkpoint {
+        let ours = log_id(client)?;
+        if checkpoint.log_id != ours {
+            problems.push(Problem {
+                leaf_index: None,
+                event_id: None,
+                problem: "checkpoint",
+                detail: format!(
+                    "the checkpoint is of another log (audit_log/{}), this one is audit_log/{ours}",
+                    checkpoint.log_id
+                ),
+            });
+        } else if checkpoint.size > size as u64 {
+            problems.push(Problem {
+                leaf_index: None,
+                event_id: None,
+                problem: "checkpoint",
+                detail: format!(
+                    "the checkpoint's tree has {} leaves, this tree only {size}: sealed events are gone",
+                    checkpoint.size
+                ),
+            });
+        }
+    }
+    let checkpoint_to_compare = checkpoint
+        .filter(|c| problems.is_empty() && c.size <= size as u64)
+        .cloned();
+
+    check_tree(client, &seals, size, checkpoint_to_compare, &mut problems)?;
+    check_events(client, &seals, size, &mut problems)?;
+    Ok(problems)
+}
+
+/// The leaves against the seals: contiguous, seal leaves where seals say,
+/// and every stored root and frontier what the leaves give.
+fn check_tree(
+    client: &SpiClient<'_>,
+    seals: &[Seal],
+    size: i64,
+    checkpoint: Option<Checkpoint>,
+    problems: &mut Vec<Problem>,
+) -> SpiResult<()> {
+    fn tree_problem(leaf_index: Option<i64>, detail: String) -> Problem {
+        Problem {
+            leaf_index,
+            event_id: None,
+            problem: "tree",
+            detail,
+        }
+    }
+    let mut frontier = Frontier::new();
+    let mut seal_iter = seals.iter().peekable();
+    let mut broken = false;
+    let mut checkpoint = checkpoint;
+    let check_roots = |frontier: &Frontier,
+                       seal_iter: &mut std::iter::Peekable<std::slice::Iter<'_, Seal>>,
+                       checkpoint: &mut Option<Checkpoint>,
+                       problems: &mut Vec<Problem>,
+                       broken: bool| {
+        let at = frontier.size() as i64;
+        if let Some(c) = checkpoint.as_ref().filter(|c| c.size as i64 == at) {
+            if broken || c.root != frontier.root() {
+                problems.push(Problem {
+                    leaf_index: None,
+                    event_id: None,
+                    problem: "checkpoint",
+                    detail: format!(
+                        "the checkpoint's root at tree size {at} is not this tree's: the sealed trail was rewritten"
+                    ),
+                });
+            }
+            *checkpoint = None;
+        }
+        while let Some(seal) = seal_iter.peek().filter(|s| s.tree_size <= at) {
+            if !broken
+                && (seal.tree_size != at
+                    || seal.root != frontier.root()
+                    || seal.frontier != frontier.subtrees().concat())
+            {
+                problems.push(tree_problem(
+                    None,
+                    format!(
+                        "the seal at tree size {} stored a root its leaves do not give",
+                        seal.tree_size
+                    ),
+                ));
+            }
+            seal_iter.next();
+        }
+    };
+    check_roots(&frontier, &mut seal_iter, &mut checkpoint, problems, broken);
+
+    let seal_leaves: std::collections::HashMap<i64, &Seal> =
+        seals.iter().map(|s| (s.seal_leaf_index, s)).collect();
+    let mut cursor = client.open_cursor(
+        "SELECT leaf_index, leaf_hash, event_id FROM audit_log.tree_leaves \
+          WHERE leaf_index < $1 ORDER BY leaf_index",
+        &[size.into()],
+    );
+    let mut expected: i64 = 0;
+    loop {
+        let rows = cursor.fetch(BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let index: i64 = row.get(1)?.unwrap_or(-1);
+            let stored: Vec<u8> = row.get(2)?.unwrap_or_default();
+            let event_id: Option<i64> = row.get(3)?;
+            if index != expected {
+                if !broken {
+                    problems.push(tree_problem(
+                        Some(expected),
+                        if index < expected {
+                            format!("leaf {index} is stored twice")
+                        } else {
+                            format!("leaves {expected} to {} are gone", index - 1)
+                        },
+                    ));
+                }
+                broken = true;
+            }
+            expected = index + 1;
+            match (seal_leaves.get(&index), event_id) {
+                (Some(seal), None) => {
+                    let recomputed = leaf_hash(
+                        &SealLeaf {
+                            watermark: seal.watermark,
+                            sealed_at: iso(seal.sealed_at),
+                            horizon: iso(seal.horizon),
+                            cluster: seal.cluster,
+                        }
+                        .leaf_data(),
+                    );
+                    if recomputed.as_slice() != stored.as_slice() {
+                        problems.push(Problem {
+                            leaf_index: Some(index),
+                            event_id: None,
+                            problem: "modified",
+                            detail: format!(
+                                "the seal leaf of the seal at tree size {} no longer matches it",
+                                seal.tree_size
+                            ),
+                        });
+                    }
+                }
+                (Some(_), Some(id)) => problems.push(tree_problem(
+                    Some(index),
+                    format!("leaf {index} should be a seal leaf, it names event {id}"),
+                )),
+                (None, None) => problems.push(tree_problem(
+                    Some(index),
+                    format!("leaf {index} names no event and no seal"),
+                )),
+                (None, Some(_)) => {}
+            }
+            let hash: Hash = stored.as_slice().try_into().unwrap_or([0; 32]);
+            if !broken {
+                frontier.push(hash);
+                check_roots(&frontier, &mut seal_iter, &mut checkpoint, problems, broken);
+            }
+        }
+    }
+    if expected != size && !broken {
+        problems.push(tree_problem(
+            Some(expected),
+            format!("leaves {expected} to {} are gone", size - 1),
+        ));
+        broken = true;
+    }
+    if broken {
+        let at = frontier.size();
+        let mut rest = seal_iter;
+        while rest.next().is_some() {}
+        if let Some(c) = checkpoint.take().filter(|c| c.size >= at) {
+            problems.push(Problem {
+                leaf_index: None,
+                event_id: None,
+                problem: "checkpoint",
+                detail: format!(
+                    "the tree is damaged before tree size {}: the checkpoint cannot be this tree's",
+                    c.size
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every event against its leaf: recomputed, present, in order in time; and
+/// every event without a leaf that a seal should have taken.
+fn check_events(
+    client: &SpiClient<'_>,
+    seals: &[Seal],
+    size: i64,
+    problems: &mut Vec<Problem>,
+) -> SpiResult<()> {
+    // The time no event of a block may precede: the latest horizon of the
+    // seals before it. Blocks start at their seal leaves.
+    let mut floors: Vec<(i64, i64)> = Vec::with_capacity(seals.len());
+    let mut floor = i64::MIN;
+    for seal in seals {
+        floors.push((seal.seal_leaf_index, floor));
+        floor = floor.max(seal.horizon);
+    }
+    let floor_at = |leaf_index: i64| -> i64 {
+        match floors.partition_point(|(start, _)| *start <= leaf_index) {
+            0 => i64::MIN,
+            n => floors[n - 1].1,
+        }
+    };
+
+    // Which unsealed events a seal should have taken (see src/sealing.rs).
+    let last = seals.last();
+    let judged_through: i64 = match last {
+        Some(last) if last.cluster != cluster() => client
+            .select(
+                "SELECT (SELECT last_event_id FROM audit_log.restored_trails \
+                  WHERE cluster = $1 ORDER BY restored_at DESC LIMIT 1)",
+                None,
+                &[cluster().into()],
+            )?
+            .first()
+            .get_one::<i64>()?
+            .unwrap_or(i64::MAX),
+        _ => i64::MAX,
+    };
+
+    let query = format!(
+        "SELECT {EVENT_FIELDS}, e.id, e.tx_id::text, e.occurred_at, \
+                l.leaf_index, l.leaf_hash, l.event_id \
+           FROM audit_log.events e \
+           FULL JOIN (SELECT * FROM audit_log.tree_leaves \
+                       WHERE leaf_index < $1 AND event_id IS NOT NULL) l ON l.event_id = e.id"
+    );
+    let mut cursor = client.open_cursor(query.as_str(), &[size.into()]);
+    loop {
+        let rows = cursor.fetch(BATCH)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let id: Option<i64> = row.get(15)?;
+            let leaf_index: Option<i64> = row.get(18)?;
+            let Some(id) = id else {
+                problems.push(Problem {
+                    leaf_index,
+                    event_id: row.get(20)?,
+                    problem: "missing",
+                    detail: "a sealed event is gone from audit_log.events".into(),
+                });
+                continue;
+            };
+            let Some(leaf_index) = leaf_index else {
+                let tx_id = parse_xid8(row.get::<String>(16)?.as_deref());
+                if let Some(last) = last {
+                    if id <= judged_through
+                        && (id <= last.restored_through || tx_id < last.watermark)
+                    {
+                        problems.push(Problem {
+                            leaf_index: None,
+                            event_id: Some(id),
+                            problem: "inserted",
+                            detail: format!(
+                                "an event of transaction {tx_id}, below watermark {} of the seal at tree size {}, that no seal took",
+                                last.watermark, last.tree_size
+                            ),
+                        });
+                    }
+                }
+                continue;
+            };
+            let mut event = EventFields::default();
+            for (i, field) in event.fields.iter_mut().enumerate() {
+                *field = row.get::<String>(i + 1)?.map(String::into_bytes);
+            }
+            let stored: Vec<u8> = row.get(19)?.unwrap_or_default();
+            if leaf_hash(&event.leaf_data()).as_slice() != stored.as_slice() {
+                problems.push(Problem {
+                    leaf_index: Some(leaf_index),
+                    event_id: Some(id),
+                    problem: "modified",
+                    detail: "the event no longer matches its sealed leaf".into(),
+                });
+            }
+            let occurred_at = row
+                .get::<TimestampWithTimeZone>(17)?
+                .map_or(i64::MIN, |t| t.into_inner());
+            let floor = floor_at(leaf_index);
+            if occurred_at < floor {
+                problems.push(Problem {
+                    leaf_index: Some(leaf_index),
+                    event_id: Some(id),
+                    problem: "horizon",
+                    detail: format!(
+                        "occurred at {}, before {}, the horizon of an earlier seal",
+                        iso(occurred_at),
+                        iso(floor)
+                    ),
+                });
+            }
+        }
+    }
+    drop(cursor);
+
+    // Two events under one id: one of them was put there by hand.
+    for row in client.select(
+        "SELECT id FROM audit_log.events GROUP BY id HAVING count(*) > 1",
+        None,
+        &[],
+    )? {
+        problems.push(Problem {
+            leaf_index: None,
+            event_id: row.get(1)?,
+            problem: "inserted",
+            detail: "several events have this id".into(),
+        });
+    }
+    Ok(())
+}
