@@ -92,6 +92,19 @@ $$;
 -- by OID, with their name and tracked table; the excluded and redacted
 -- columns of each, by column number. Read under the snapshot of the
 -- command's start (so, like ddl_watch_roots(), with plain catalog scans).
+-- The tables whose triggers keep them append-only: the log and the sealed
+-- tree (sql/integrity.sql), whichever of them this version has.
+CREATE FUNCTION audit_log.guarded_tables() RETURNS oid[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT array_agg(c.oid)
+      FROM pg_class c
+     WHERE c.relnamespace = 'audit_log'::regnamespace
+       AND c.relname IN ('events', 'log_identity', 'tree_leaves', 'tree_seals', 'restored_trails')
+       AND c.relkind = 'r'
+$$;
+
 CREATE FUNCTION audit_log.ddl_watch_state(roots oid[], with_guards boolean)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -161,7 +174,7 @@ BEGIN
                                                  'audit_log.capture_truncate()'::regprocedure) OFFSET 0) AS t
         UNION ALL
         SELECT t.oid, t.tgrelid, t.tgname, t.tgenabled FROM pg_trigger t
-         WHERE with_guards AND t.tgrelid = 'audit_log.events'::regclass)
+         WHERE with_guards AND t.tgrelid = ANY (audit_log.guarded_tables()))
     SELECT jsonb_build_object(
         'triggers',
         (SELECT coalesce(jsonb_object_agg(t.oid::text,
@@ -248,9 +261,12 @@ BEGIN
         OR t.tgname <> w.value ->> 'name'
         OR t.tgenabled::text <> w.value ->> 'enabled';
 
-    IF EXISTS (SELECT 1 FROM jsonb_array_elements(trigger_changes) AS c
-                WHERE (c ->> 'relid')::oid = 'audit_log.events'::regclass) THEN
-        RAISE EXCEPTION 'the triggers that keep audit_log.events append-only cannot be disabled, renamed or dropped'
+    SELECT (c ->> 'relid')::oid::regclass AS guarded INTO target
+      FROM jsonb_array_elements(trigger_changes) AS c
+     WHERE (c ->> 'relid')::oid = ANY (audit_log.guarded_tables())
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the triggers that keep % append-only cannot be disabled, renamed or dropped', target.guarded
             USING ERRCODE = 'insufficient_privilege';
     END IF;
 

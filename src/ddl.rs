@@ -251,9 +251,13 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr, parsetree: *mut pg_s
         .iter()
         .map(|oid| pg_sys::Oid::from(*oid))
         .collect();
+    // The log and the sealed tree live in the log's schema, guarded by
+    // triggers that must stay as they are.
+    let log_schema = pg_sys::get_rel_namespace(storage::objects().events);
     let guards_touched = noted
         .invalidated
-        .contains(&storage::objects().events.to_u32());
+        .iter()
+        .any(|oid| pg_sys::get_rel_namespace(pg_sys::Oid::from(*oid)) == log_schema);
     let watch_roots = function_oid(WATCH_ROOTS);
     let roots_under = |command_id| {
         datum_oids(under_snapshot(command_id, || {

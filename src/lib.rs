@@ -15,6 +15,7 @@ mod generated;
 mod jsonb;
 mod moves;
 mod reading;
+mod seal_worker;
 mod sealing;
 mod settings;
 mod storage;
@@ -65,7 +66,9 @@ static mut PREVIOUS_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    seal_worker::define_settings();
     settings::define();
+    seal_worker::register_launcher();
     unsafe {
         PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(on_executor_start);

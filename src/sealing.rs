@@ -239,8 +239,9 @@ fn generation(client: &SpiClient<'_>, last: Option<&LastSeal>) -> SpiResult<Gene
 /// The sealable events, in tree order: in a generation, the range
 /// `[previous W, W)` of transaction ids above what a restore brought; at its
 /// start, every restored event not sealed yet (but those below the previous
-/// watermark, which only a forger can have put there) and the new cluster's
-/// events below W.
+/// watermark, which only a forger can have put there), then the new
+/// cluster's events below W: transaction ids of two clusters do not compare,
+/// and what was written after the restore comes after what it restored.
 fn sealable_query(generation: &Generation) -> String {
     if generation.starts {
         format!(
@@ -249,7 +250,7 @@ fn sealable_query(generation: &Generation) -> String {
               WHERE NOT EXISTS (SELECT 1 FROM audit_log.tree_leaves l WHERE l.event_id = e.id) \
                 AND ((e.id <= $3 AND e.tx_id >= $1::xid8) \
                      OR (e.id > $3 AND e.tx_id < $2::xid8 AND ($3 > 0 OR e.tx_id >= $1::xid8))) \
-              ORDER BY e.tx_id, e.id"
+              ORDER BY e.id > $3, e.tx_id, e.id"
         )
     } else {
         format!(

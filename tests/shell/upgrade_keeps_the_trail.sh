@@ -60,6 +60,16 @@ SELECT string_agg(action || coalesce(':' || (new_values ->> 'pay'), ''), ' ' ORD
 SQL
 )
     [ "$result" = "INSERT DDL UPDATE:[REDACTED]" ] || { echo "$old: capture after the upgrade: $result"; exit 1; }
+
+    # The upgraded trail, written before sealing existed, can be sealed:
+    # every event becomes a leaf, and verify() finds nothing wrong.
+    sealed=$(psql -At -d upgrade_old <<'SQL'
+SELECT audit_log.seal() IS NOT NULL;
+SELECT (SELECT count(*) FROM audit_log.events) + 1 = (SELECT max(tree_size) FROM audit_log.seals),
+       (SELECT count(*) FROM audit_log.verify()) = 0;
+SQL
+)
+    [ "$sealed" = "$(printf 't\nt|t')" ] || { echo "$old: sealing the upgraded trail: $sealed"; exit 1; }
     checked=$((checked + 1))
 done
 [ "$checked" -gt 0 ] || { echo "no released version to upgrade from"; exit 1; }

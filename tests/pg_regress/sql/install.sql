@@ -13,7 +13,8 @@ SELECT attnum, attname, format_type(atttypid, atttypmod) AS type, attnotnull
  WHERE attrelid = 'audit_log.events'::regclass AND attnum > 0 AND NOT attisdropped
  ORDER BY attnum;
 
--- pg_dump keeps the trail, its sequence and the tracking configuration, even
+-- pg_dump keeps the trail, its sequence, the tracking configuration and the
+-- sealed tree with the log's identity (sql/integrity.sql), even
 -- though they belong to the extension.
 SELECT c::regclass AS dumped_with_the_database
   FROM pg_extension, unnest(extconfig) AS c WHERE extname = 'audit_log'
