@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install lint bench-reading bench-capture bench-ddl reliability-long
+.PHONY: demo test setup install lint bench-reading bench-capture bench-ddl bench-integrity reliability-long
 
 demo:
 	bash scripts/demo.sh
@@ -30,6 +30,9 @@ bench-capture:
 
 bench-ddl:
 	bash bench/ddl.sh
+
+bench-integrity:
+	bash bench/integrity.sh
 
 # The reliability tests in long mode (docs/reliability.md), on PostgreSQL 15.
 reliability-long: setup

@@ -89,3 +89,29 @@ DELETE FROM audit_log.events WHERE actor = 'alice@certeef.example';
 
 \echo '== 11. Export for the auditor (CSV)'
 \copy (SELECT * FROM audit_log.export()) TO 'audit.csv' WITH (FORMAT csv, HEADER)
+
+\echo '== 12. Sealing: the trail becomes a Merkle tree; the auditor keeps its checkpoint'
+-- A seal takes the events of ended transactions; a second one, a moment
+-- later, takes what an autovacuum's transaction may have held back.
+SELECT audit_log.seal() IS NOT NULL AS first_seal, pg_sleep(0.5) \gset
+SELECT audit_log.seal() AS checkpoint \gset
+\echo :checkpoint
+SELECT tree_size, events_added, horizon <= sealed_at AS horizon_ok FROM audit_log.seals;
+SELECT * FROM audit_log.verify(:'checkpoint');
+
+\echo '== 13. A superuser disables every guard and rewrites one sealed event'
+BEGIN;
+DO $$
+DECLARE t text;
+BEGIN
+    FOR t IN SELECT evtname FROM pg_event_trigger WHERE evtname LIKE 'audit\_log\_%' LOOP
+        EXECUTE format('ALTER EVENT TRIGGER %I DISABLE', t);
+    END LOOP;
+END $$;
+ALTER TABLE audit_log.events DISABLE TRIGGER ALL;
+UPDATE audit_log.events SET new_values = jsonb_set(new_values, '{price}', '100')
+ WHERE id = :price_change;
+COMMIT;
+
+\echo '== 14. verify() names the tampered event'
+SELECT * FROM audit_log.verify(:'checkpoint');

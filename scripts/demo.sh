@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds and installs the extension, starts a throwaway PostgreSQL,
 # runs demo/training.sql (a training organisation audited for Qualiopi),
-# prints the CSV export, then stops the server and removes everything.
+# prints the CSV export, seals the trail, tampers with it as a superuser and
+# shows verify() naming the event, then stops the server and removes everything.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT_DIR"

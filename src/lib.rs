@@ -10,6 +10,7 @@ mod capture;
 mod capture_triggers;
 mod catalog;
 mod ddl;
+mod event_rows;
 mod ffi;
 mod generated;
 mod jsonb;

@@ -132,8 +132,8 @@ pub extern "C-unwind" fn audit_log_seal_launcher_main(_arg: pg_sys::Datum) {
 struct Reported {
     /// Entries of the setting that cannot name a database.
     invalid: HashSet<String>,
-    /// Whether each database existed when last looked up.
-    exists: HashMap<String, bool>,
+    /// Whether each database could be connected to when last looked up.
+    open: HashMap<String, bool>,
 }
 
 fn shutdown_requested() -> bool {
@@ -148,13 +148,13 @@ fn seal_round(reported: &mut Reported) -> bool {
         if shutdown_requested() {
             return false;
         }
-        let exists = database_exists(&name);
+        let open = database_open(&name);
         let key = name.to_string_lossy().into_owned();
-        let news = reported.exists.insert(key, exists) != Some(exists);
-        if !exists {
+        let news = reported.open.insert(key, open) != Some(open);
+        if !open {
             if news {
                 warning!(
-                    "audit_log.seal_databases: database \"{}\" does not exist; not sealed",
+                    "audit_log.seal_databases: database \"{}\" does not exist or accepts no connections; not sealed",
                     name.to_string_lossy()
                 );
             }
@@ -195,14 +195,36 @@ fn listed_databases(invalid: &mut HashSet<String>) -> Vec<CString> {
     names
 }
 
-fn database_exists(name: &CStr) -> bool {
-    // SAFETY: the launcher is between transactions; the lookup reads only
-    // the shared catalog pg_database.
+/// Whether a worker can connect to the database: it exists, is not half
+/// dropped, and accepts connections.
+fn database_open(name: &CStr) -> bool {
+    // Scans the table like the autovacuum launcher: with no database
+    // selected, only the shared catalogs themselves can be opened, not
+    // their indexes (nor the syscaches built on them).
+    // SAFETY: the launcher is between transactions; the tuples are read
+    // while the scan holds them.
     unsafe {
         pg_sys::StartTransactionCommand();
-        let oid = pg_sys::get_database_oid(name.as_ptr(), true);
+        let catalog = pg_sys::table_open(pg_sys::DatabaseRelationId, pg_sys::AccessShareLock as _);
+        let scan = pg_sys::table_beginscan_catalog(catalog, 0, std::ptr::null_mut());
+        let mut open = false;
+        loop {
+            let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+            if tuple.is_null() {
+                break;
+            }
+            let database = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tuple);
+            if CStr::from_ptr(database.datname.data.as_ptr()) == name {
+                // A datconnlimit of -2 marks a database whose DROP was
+                // interrupted.
+                open = database.datallowconn && database.datconnlimit != -2;
+                break;
+            }
+        }
+        pg_sys::heap_endscan(scan);
+        pg_sys::table_close(catalog, pg_sys::AccessShareLock as _);
         pg_sys::CommitTransactionCommand();
-        oid != pg_sys::InvalidOid
+        open
     }
 }
 
@@ -264,7 +286,7 @@ pub extern "C-unwind" fn audit_log_seal_worker_main(arg: pg_sys::Datum) {
             // SAFETY: the error is caught and flushed; nothing of the
             // transaction is used afterwards.
             unsafe { pg_sys::AbortCurrentTransaction() };
-            Err(error)
+            Err(Box::new(error))
         })
         .execute();
     match outcome {
@@ -273,7 +295,7 @@ pub extern "C-unwind" fn audit_log_seal_worker_main(arg: pg_sys::Datum) {
             "audit_log.seal_databases: database \"{name}\" has no audit_log.seal(); not sealed"
         ),
         Ok(None) => {}
-        Err(error) => report_failure(&name, error),
+        Err(error) => report_failure(&name, *error),
     }
 }
 
@@ -317,19 +339,23 @@ fn in_transaction<R>(body: impl FnOnce() -> R) -> R {
 /// What `audit_log.seal()` said, or None when this database has no such
 /// function: no extension, or a version from before sealing.
 fn seal_if_installed() -> Option<String> {
-    let installed = Spi::get_one::<bool>(SEAL_INSTALLED)
-        .unwrap_or_else(|e| error!("audit_log: could not look for audit_log.seal(): {e}"));
-    if installed != Some(true) {
-        return None;
-    }
-    let result = Spi::connect_mut(|client| {
-        client
-            .update("SELECT audit_log.seal()", None, &[])?
+    // Read-only SPI throughout: a read-write connection takes a transaction
+    // id at once, and seal() refuses a transaction that has one.
+    Spi::connect(|client| {
+        let installed = client
+            .select(SEAL_INSTALLED, Some(1), &[])?
             .first()
-            .get_one::<String>()
+            .get_one::<bool>()?;
+        if installed != Some(true) {
+            return Ok(None);
+        }
+        let result = client
+            .select("SELECT audit_log.seal()", Some(1), &[])?
+            .first()
+            .get_one::<String>()?;
+        Ok(Some(result.unwrap_or_default()))
     })
-    .unwrap_or_else(|e| error!("audit_log.seal(): {e}"));
-    Some(result.unwrap_or_default())
+    .unwrap_or_else(|e: pgrx::spi::SpiError| error!("audit_log: sealing failed: {e}"))
 }
 
 /// Reports a failed seal as a WARNING that keeps the error's code, detail

@@ -11,12 +11,13 @@
 
 use std::cell::Cell;
 
-use audit_log_tree::{Checkpoint, EventFields, Frontier, Hash, SealLeaf};
+use audit_log_tree::{event_leaf_hash, Checkpoint, Frontier, Hash, SealLeaf};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 
+use crate::event_rows::for_each_row;
 use crate::reading::format_utc_micros;
 
 thread_local! {
@@ -72,7 +73,7 @@ pub fn last_seal(client: &SpiClient<'_>) -> SpiResult<Option<LastSeal>> {
         None,
         &[],
     )?;
-    for row in rows {
+    if let Some(row) = rows.into_iter().next() {
         let tree_size: i64 = row.get(1)?.unwrap_or(0);
         let frontier_bytes: Vec<u8> = row.get(5)?.unwrap_or_default();
         let subtrees: Vec<Hash> = frontier_bytes
@@ -317,20 +318,11 @@ fn seal_with(client: &mut SpiClient<'_>) -> SpiResult<String> {
     let mut cursor = client.open_cursor(sealable_query(&generation).as_str(), &args);
     let mut hashes: Vec<Hash> = Vec::new();
     let mut event_ids: Vec<i64> = Vec::new();
-    loop {
-        let rows = cursor.fetch(BATCH)?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in rows {
-            let mut event = EventFields::default();
-            for (i, field) in event.fields.iter_mut().enumerate() {
-                *field = row.get::<String>(i + 1)?.map(String::into_bytes);
-            }
-            hashes.push(audit_log_tree::tree::leaf_hash(&event.leaf_data()));
-            event_ids.push(row.get::<i64>(15)?.expect("an event has an id"));
-        }
-    }
+    for_each_row(&mut cursor, |row| {
+        hashes.push(event_leaf_hash(&row.event_fields()));
+        event_ids.push(row.int8(14).expect("an event has an id"));
+        Ok(())
+    })?;
     drop(cursor);
     if hashes.is_empty() {
         return Ok(checkpoint_text(log_id, tree_size, root));
@@ -469,8 +461,10 @@ fn audit_log_seal_status() -> TableIterator<
         name!(waiting_for, Option<String>),
     ),
 > {
-    let row = Spi::connect_mut(|client| -> SpiResult<_> {
-        client.update("SELECT pg_catalog.pg_stat_clear_snapshot()", None, &[])?;
+    // Read-only, as a reader expects: no transaction id taken, so that a
+    // seal() may follow in the same transaction and a standby can answer.
+    let row = Spi::connect(|client| -> SpiResult<_> {
+        client.select("SELECT pg_catalog.pg_stat_clear_snapshot()", None, &[])?;
         let last = last_seal(client)?;
         let generation = generation(client, last.as_ref())?;
         let last_sealed_at: Option<TimestampWithTimeZone> = client
@@ -495,7 +489,7 @@ fn audit_log_seal_status() -> TableIterator<
             generation.restored_through.into(),
         ];
         let counts = client
-            .update(
+            .select(
                 &format!(
                     "SELECT count(*), min(e.occurred_at), max(e.tx_id)::text {unsealed}"
                 ),
@@ -510,7 +504,7 @@ fn audit_log_seal_status() -> TableIterator<
         // older than the newest of them, and prepared transactions of this
         // database, whose own events nobody else can see yet.
         let waiting_for: Option<String> = client
-            .update(
+            .select(
                 "SELECT string_agg(w, ', ' ORDER BY o, w) FROM ( \
                    SELECT pg_catalog.format('prepared transaction %L', p.gid) AS w, 0 AS o \
                      FROM pg_catalog.pg_prepared_xacts p \

@@ -7,14 +7,13 @@
 //! events it takes look unsealed, and lie above the last watermark read).
 
 use audit_log_tree::tree::leaf_hash;
-use audit_log_tree::{Checkpoint, EventFields, Frontier, Hash, SealLeaf};
+use audit_log_tree::{event_leaf_hash, Checkpoint, Frontier, Hash, SealLeaf};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 
+use crate::event_rows::for_each_row;
 use crate::sealing::{cluster, iso, log_id, parse_xid8, EVENT_FIELDS};
-
-const BATCH: i64 = 10_000;
 
 struct Seal {
     tree_size: i64,
@@ -51,7 +50,13 @@ fn audit_log_verify(
     ),
 > {
     let checkpoint = checkpoint.map(|text| {
-        Checkpoint::parse(text).unwrap_or_else(|message| {
+        // psql's backquotes and most copy-and-paste drop the last newline.
+        let text = if text.ends_with('\n') {
+            text.to_string()
+        } else {
+            format!("{text}\n")
+        };
+        Checkpoint::parse(&text).unwrap_or_else(|message| {
             ereport!(
                 ERROR,
                 PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
@@ -210,15 +215,11 @@ fn check_tree(
         &[size.into()],
     );
     let mut expected: i64 = 0;
-    loop {
-        let rows = cursor.fetch(BATCH)?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in rows {
-            let index: i64 = row.get(1)?.unwrap_or(-1);
-            let stored: Vec<u8> = row.get(2)?.unwrap_or_default();
-            let event_id: Option<i64> = row.get(3)?;
+    for_each_row(&mut cursor, |row| {
+        {
+            let index: i64 = row.int8(0).unwrap_or(-1);
+            let stored: &[u8] = row.bytes(1).unwrap_or_default();
+            let event_id: Option<i64> = row.int8(2);
             if index != expected {
                 if !broken {
                     problems.push(tree_problem(
@@ -244,7 +245,7 @@ fn check_tree(
                         }
                         .leaf_data(),
                     );
-                    if recomputed.as_slice() != stored.as_slice() {
+                    if recomputed.as_slice() != stored {
                         problems.push(Problem {
                             leaf_index: Some(index),
                             event_id: None,
@@ -266,13 +267,14 @@ fn check_tree(
                 )),
                 (None, Some(_)) => {}
             }
-            let hash: Hash = stored.as_slice().try_into().unwrap_or([0; 32]);
+            let hash: Hash = stored.try_into().unwrap_or([0; 32]);
             if !broken {
                 frontier.push(hash);
                 check_roots(&frontier, &mut seal_iter, &mut checkpoint, problems, broken);
             }
         }
-    }
+        Ok(())
+    })?;
     if expected != size && !broken {
         problems.push(tree_problem(
             Some(expected),
@@ -339,80 +341,66 @@ fn check_events(
     };
 
     let query = format!(
-        "SELECT {EVENT_FIELDS}, e.id, e.tx_id::text, e.occurred_at, \
+        "SELECT {EVENT_FIELDS}, e.id, e.tx_id, e.occurred_at, \
                 l.leaf_index, l.leaf_hash, l.event_id \
            FROM audit_log.events e \
            FULL JOIN (SELECT * FROM audit_log.tree_leaves \
                        WHERE leaf_index < $1 AND event_id IS NOT NULL) l ON l.event_id = e.id"
     );
     let mut cursor = client.open_cursor(query.as_str(), &[size.into()]);
-    loop {
-        let rows = cursor.fetch(BATCH)?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in rows {
-            let id: Option<i64> = row.get(15)?;
-            let leaf_index: Option<i64> = row.get(18)?;
-            let Some(id) = id else {
-                problems.push(Problem {
-                    leaf_index,
-                    event_id: row.get(20)?,
-                    problem: "missing",
-                    detail: "a sealed event is gone from audit_log.events".into(),
-                });
-                continue;
-            };
-            let Some(leaf_index) = leaf_index else {
-                let tx_id = parse_xid8(row.get::<String>(16)?.as_deref());
-                if let Some(last) = last {
-                    if id <= judged_through
-                        && (id <= last.restored_through || tx_id < last.watermark)
-                    {
-                        problems.push(Problem {
-                            leaf_index: None,
-                            event_id: Some(id),
-                            problem: "inserted",
-                            detail: format!(
-                                "an event of transaction {tx_id}, below watermark {} of the seal at tree size {}, that no seal took",
-                                last.watermark, last.tree_size
-                            ),
-                        });
-                    }
+    for_each_row(&mut cursor, |row| {
+        let id = row.int8(14);
+        let leaf_index = row.int8(17);
+        let Some(id) = id else {
+            problems.push(Problem {
+                leaf_index,
+                event_id: row.int8(19),
+                problem: "missing",
+                detail: "a sealed event is gone from audit_log.events".into(),
+            });
+            return Ok(());
+        };
+        let Some(leaf_index) = leaf_index else {
+            let tx_id = row.int8(15).unwrap_or(0) as u64;
+            if let Some(last) = last {
+                if id <= judged_through && (id <= last.restored_through || tx_id < last.watermark) {
+                    problems.push(Problem {
+                        leaf_index: None,
+                        event_id: Some(id),
+                        problem: "inserted",
+                        detail: format!(
+                            "an event of transaction {tx_id}, below watermark {} of the seal at tree size {}, that no seal took",
+                            last.watermark, last.tree_size
+                        ),
+                    });
                 }
-                continue;
-            };
-            let mut event = EventFields::default();
-            for (i, field) in event.fields.iter_mut().enumerate() {
-                *field = row.get::<String>(i + 1)?.map(String::into_bytes);
             }
-            let stored: Vec<u8> = row.get(19)?.unwrap_or_default();
-            if leaf_hash(&event.leaf_data()).as_slice() != stored.as_slice() {
-                problems.push(Problem {
-                    leaf_index: Some(leaf_index),
-                    event_id: Some(id),
-                    problem: "modified",
-                    detail: "the event no longer matches its sealed leaf".into(),
-                });
-            }
-            let occurred_at = row
-                .get::<TimestampWithTimeZone>(17)?
-                .map_or(i64::MIN, |t| t.into_inner());
-            let floor = floor_at(leaf_index);
-            if occurred_at < floor {
-                problems.push(Problem {
-                    leaf_index: Some(leaf_index),
-                    event_id: Some(id),
-                    problem: "horizon",
-                    detail: format!(
-                        "occurred at {}, before {}, the horizon of an earlier seal",
-                        iso(occurred_at),
-                        iso(floor)
-                    ),
-                });
-            }
+            return Ok(());
+        };
+        if event_leaf_hash(&row.event_fields()).as_slice() != row.bytes(18).unwrap_or_default() {
+            problems.push(Problem {
+                leaf_index: Some(leaf_index),
+                event_id: Some(id),
+                problem: "modified",
+                detail: "the event no longer matches its sealed leaf".into(),
+            });
         }
-    }
+        let occurred_at = row.int8(16).unwrap_or(i64::MIN);
+        let floor = floor_at(leaf_index);
+        if occurred_at < floor {
+            problems.push(Problem {
+                leaf_index: Some(leaf_index),
+                event_id: Some(id),
+                problem: "horizon",
+                detail: format!(
+                    "occurred at {}, before {}, the horizon of an earlier seal",
+                    iso(occurred_at),
+                    iso(floor)
+                ),
+            });
+        }
+        Ok(())
+    })?;
     drop(cursor);
 
     // Two events under one id: one of them was put there by hand.

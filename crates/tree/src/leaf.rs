@@ -59,6 +59,35 @@ impl EventFields {
     }
 }
 
+fn update_item(hasher: &mut Sha256, tag: u8, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).expect("an item holds less than 4 GiB");
+    hasher.update([tag]);
+    hasher.update(len.to_be_bytes());
+    hasher.update(bytes);
+}
+
+/// The leaf hash of an event given its 14 fields by reference (`fields[0]`
+/// is field 1, `id`), without building its leaf data: what a seal and a
+/// verification compute for every event.
+pub fn event_leaf_hash(fields: &[Option<&[u8]>; 14]) -> Hash {
+    let mut body = Sha256::new();
+    for tag in BODY {
+        if let Some(bytes) = fields[usize::from(tag) - 1] {
+            update_item(&mut body, tag, bytes);
+        }
+    }
+    let body_hash: Hash = body.finalize().into();
+    let mut leaf = Sha256::new();
+    leaf.update([0x00]);
+    for tag in HEADER {
+        if let Some(bytes) = fields[usize::from(tag) - 1] {
+            update_item(&mut leaf, tag, bytes);
+        }
+    }
+    update_item(&mut leaf, BODY_HASH, &body_hash);
+    leaf.finalize().into()
+}
+
 /// A seal leaf: appended by a seal before the events it seals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealLeaf {
@@ -143,6 +172,31 @@ mod tests {
         push_item(&mut expected, 10, b"UPDATE");
         push_item(&mut expected, 15, &body_hash);
         assert_eq!(e.leaf_data(), expected);
+    }
+
+    #[test]
+    fn the_streaming_leaf_hash_is_the_hash_of_the_leaf_data() {
+        let e = event([
+            Some("7"),
+            Some("2026-11-21T09:30:00.000000Z"),
+            Some("9"),
+            Some("bob"),
+            Some("app"),
+            None,
+            Some("10.0.0.1/32"),
+            Some("public.t"),
+            None,
+            Some("DELETE"),
+            None,
+            Some(r#"{"id": 1}"#),
+            None,
+            Some("{}"),
+        ]);
+        let borrowed: [Option<&[u8]>; 14] = std::array::from_fn(|i| e.fields[i].as_deref());
+        assert_eq!(
+            event_leaf_hash(&borrowed),
+            crate::tree::leaf_hash(&e.leaf_data())
+        );
     }
 
     #[test]

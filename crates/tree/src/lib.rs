@@ -17,7 +17,7 @@ pub mod leaf;
 pub mod tree;
 
 pub use checkpoint::Checkpoint;
-pub use leaf::{EventFields, SealLeaf};
+pub use leaf::{event_leaf_hash, EventFields, SealLeaf};
 pub use tree::{Frontier, Hash};
 
 /// The version of this format, written in every seal leaf.

@@ -90,6 +90,13 @@ ROLLBACK;
 BEGIN;
 SELECT audit_log.seal() = audit_log.checkpoint() AS in_a_block;
 COMMIT;
+-- seal_status() reads only: a seal may follow it in the same transaction.
+BEGIN;
+SELECT unsealed_events >= 0 AS status_first FROM audit_log.seal_status();
+SELECT audit_log.seal() = audit_log.checkpoint() AS then_seal;
+COMMIT;
+-- A checkpoint pasted without its last newline is still read.
+SELECT count(*) AS problems FROM audit_log.verify(rtrim(audit_log.checkpoint(), E'\n'));
 -- A malformed checkpoint is an error, not a verdict.
 SELECT * FROM audit_log.verify('not a checkpoint');
 SELECT * FROM audit_log.verify(E'audit_log/x\n01\nAAAA\n');
