@@ -363,38 +363,23 @@ fn seal_with(client: &mut SpiClient<'_>) -> SpiResult<String> {
         cluster: here,
     };
     let seal_leaf_index = tree_size;
-    let mut leaf_indexes: Vec<i64> = Vec::with_capacity(BATCH as usize);
-    let mut leaf_hashes: Vec<Vec<u8>> = Vec::with_capacity(BATCH as usize);
-    let mut leaf_events: Vec<Option<i64>> = Vec::with_capacity(BATCH as usize);
     let seal_hash = audit_log_tree::tree::leaf_hash(&seal_leaf.leaf_data());
-    let leaves = std::iter::once((seal_hash, None)).chain(
-        hashes
-            .iter()
-            .copied()
-            .zip(event_ids.iter().map(|id| Some(*id))),
-    );
-    let mut next_index = tree_size;
-    for (hash, event_id) in leaves {
-        frontier.push(hash);
-        leaf_indexes.push(next_index);
-        leaf_hashes.push(hash.to_vec());
-        leaf_events.push(event_id);
-        next_index += 1;
-        if leaf_indexes.len() as i64 == BATCH {
-            insert_leaves(
-                client,
-                &mut leaf_indexes,
-                &mut leaf_hashes,
-                &mut leaf_events,
-            )?;
-        }
+    let leaves: Vec<(Hash, Option<i64>)> = std::iter::once((seal_hash, None))
+        .chain(
+            hashes
+                .iter()
+                .copied()
+                .zip(event_ids.iter().map(|id| Some(*id))),
+        )
+        .collect();
+    for (hash, _) in &leaves {
+        frontier.push(*hash);
     }
-    insert_leaves(
-        client,
-        &mut leaf_indexes,
-        &mut leaf_hashes,
-        &mut leaf_events,
-    )?;
+    let mut next_index = tree_size;
+    for batch in leaves.chunks(BATCH as usize) {
+        insert_leaves(client, next_index, batch)?;
+        next_index += batch.len() as i64;
+    }
 
     let new_size = next_index;
     let new_root = frontier.root();
@@ -426,23 +411,26 @@ fn micros_to_timestamptz(micros: i64) -> TimestampWithTimeZone {
     }
 }
 
+/// Appends a batch of leaves from `first_index` on. The hashes travel as one
+/// bytea (32 bytes each) rather than an array of them: one value to build
+/// instead of one per leaf.
 fn insert_leaves(
     client: &mut SpiClient<'_>,
-    indexes: &mut Vec<i64>,
-    hashes: &mut Vec<Vec<u8>>,
-    events: &mut Vec<Option<i64>>,
+    first_index: i64,
+    leaves: &[(Hash, Option<i64>)],
 ) -> SpiResult<()> {
-    if indexes.is_empty() {
-        return Ok(());
-    }
+    let hashes: Vec<u8> = leaves.iter().flat_map(|(hash, _)| *hash).collect();
+    let events: Vec<Option<i64>> = leaves.iter().map(|(_, event)| *event).collect();
     client.update(
         "INSERT INTO audit_log.tree_leaves (leaf_index, leaf_hash, event_id) \
-         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[])",
+         SELECT $1 + i, substring($2 FROM i * 32 + 1 FOR 32), $3[i + 1] \
+           FROM generate_series(0, $4::integer - 1) AS i",
         None,
         &[
-            std::mem::take(indexes).into(),
-            std::mem::take(hashes).into(),
-            std::mem::take(events).into(),
+            first_index.into(),
+            hashes.into(),
+            events.into(),
+            (leaves.len() as i64).into(),
         ],
     )?;
     Ok(())
