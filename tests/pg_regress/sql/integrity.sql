@@ -90,6 +90,20 @@ ROLLBACK;
 BEGIN;
 SELECT audit_log.seal() = audit_log.checkpoint() AS in_a_block;
 COMMIT;
+-- A prepared transaction holds its events back, and every event of the
+-- transactions after it, until it ends; seal_status() names it.
+BEGIN;
+INSERT INTO ledger VALUES (7, 7, 'prepared', NULL, NULL);
+PREPARE TRANSACTION 'integrity_pay_7';
+INSERT INTO ledger VALUES (8, 8, 'after the prepared one', NULL, NULL);
+SELECT audit_log.seal() = audit_log.checkpoint() AS nothing_sealable;
+SELECT unsealed_events, waiting_for FROM audit_log.seal_status();
+COMMIT PREPARED 'integrity_pay_7';
+CALL seal_everything();
+SELECT (SELECT events_added FROM audit_log.seals ORDER BY tree_size DESC LIMIT 1) AS events_added,
+       unsealed_events, waiting_for
+  FROM audit_log.seal_status();
+
 -- seal_status() reads only: a seal may follow it in the same transaction.
 BEGIN;
 SELECT unsealed_events >= 0 AS status_first FROM audit_log.seal_status();
