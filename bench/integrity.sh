@@ -21,6 +21,8 @@ work_mem = '16MB'
 max_wal_size = '8GB'
 checkpoint_timeout = '30min'
 jit = off
+shared_preload_libraries = 'audit_log'
+audit_log.seal_interval = 0
 CONF
 
 PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" BENCH_WORK="$work" \

@@ -1537,12 +1537,15 @@ $$;
 CREATE FUNCTION audit_log.seal() RETURNS text
 LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_sort = off
 AS 'MODULE_PATHNAME', 'audit_log_seal_wrapper';
 
 CREATE FUNCTION audit_log.verify(checkpoint text DEFAULT NULL)
 RETURNS TABLE(problem text, event_id bigint, leaf_index bigint, detail text)
 LANGUAGE c VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET enable_hashjoin = off
+SET enable_sort = off
 AS 'MODULE_PATHNAME', 'audit_log_verify_wrapper';
 
 -- SECURITY DEFINER: what holds sealing back is in pg_stat_activity, whose

@@ -278,6 +278,13 @@ pub extern "C-unwind" fn audit_log_seal_worker_main(arg: pg_sys::Datum) {
     // seal() refuses to run at REPEATABLE READ or above, which the server's
     // or the database's default_transaction_isolation may ask for.
     set_session_option(c"default_transaction_isolation", c"read committed");
+    // Sealing is background work: on a busy machine the writers it would
+    // slow down come first (nice 10). It still gets its share, and nothing
+    // waits for it: capture never takes the seal's lock.
+    // SAFETY: changes only this process's scheduling priority.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 
     let outcome = PgTryBuilder::new(|| Ok(in_transaction(seal_if_installed)))
         .catch_others(|error| {
