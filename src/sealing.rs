@@ -210,6 +210,19 @@ struct Generation {
     starts: bool,
 }
 
+/// The last event id the latest restore into this cluster brought, if any.
+pub fn last_restored_event(client: &SpiClient<'_>) -> SpiResult<Option<i64>> {
+    client
+        .select(
+            "SELECT (SELECT last_event_id FROM audit_log.restored_trails \
+              WHERE cluster = $1 ORDER BY restored_at DESC LIMIT 1)",
+            None,
+            &[cluster().into()],
+        )?
+        .first()
+        .get_one()
+}
+
 fn generation(client: &SpiClient<'_>, last: Option<&LastSeal>) -> SpiResult<Generation> {
     let here = cluster();
     match last {
@@ -219,15 +232,7 @@ fn generation(client: &SpiClient<'_>, last: Option<&LastSeal>) -> SpiResult<Gene
             starts: false,
         }),
         _ => {
-            let restored: Option<i64> = client
-                .select(
-                    "SELECT (SELECT last_event_id FROM audit_log.restored_trails \
-                      WHERE cluster = $1 ORDER BY restored_at DESC LIMIT 1)",
-                    None,
-                    &[here.into()],
-                )?
-                .first()
-                .get_one()?;
+            let restored = last_restored_event(client)?;
             Ok(Generation {
                 previous_watermark: last.map_or(0, |l| l.watermark),
                 restored_through: restored.unwrap_or(0),

@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 
 use crate::event_rows::for_each_row;
-use crate::sealing::{cluster, iso, log_id, parse_xid8, EVENT_FIELDS};
+use crate::sealing::{cluster, iso, last_restored_event, log_id, parse_xid8, EVENT_FIELDS};
 
 struct Seal {
     tree_size: i64,
@@ -327,16 +327,7 @@ fn check_events(
     // Which unsealed events a seal should have taken (see src/sealing.rs).
     let last = seals.last();
     let judged_through: i64 = match last {
-        Some(last) if last.cluster != cluster() => client
-            .select(
-                "SELECT (SELECT last_event_id FROM audit_log.restored_trails \
-                  WHERE cluster = $1 ORDER BY restored_at DESC LIMIT 1)",
-                None,
-                &[cluster().into()],
-            )?
-            .first()
-            .get_one::<i64>()?
-            .unwrap_or(i64::MAX),
+        Some(last) if last.cluster != cluster() => last_restored_event(client)?.unwrap_or(i64::MAX),
         _ => i64::MAX,
     };
 
