@@ -1,0 +1,2 @@
+-- audit_log 0.3.0 -> 0.4.0: proofs for auditors away from the database
+-- (API section 7).
