@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install lint bench-reading bench-capture bench-ddl bench-integrity reliability-long
+.PHONY: demo test setup install install-cli lint bench-reading bench-capture bench-ddl bench-integrity reliability-long
 
 demo:
 	bash scripts/demo.sh
@@ -16,11 +16,15 @@ setup:
 install: setup
 	cargo pgrx install --pg-config /usr/bin/pg_config
 
+# The audit-log command (API section 7), into ~/.cargo/bin (or $CARGO_HOME/bin).
+install-cli:
+	cargo install --locked --path crates/cli
+
 lint:
 	cargo fmt --all --check
 	cargo clippy --all-targets --no-default-features --features "pg15 pg_test" -- -D warnings
 	cargo clippy --all-targets --no-default-features --features "pg18 pg_test" -- -D warnings
-	cargo clippy --all-targets -p audit-log-tree -- -D warnings
+	cargo clippy --all-targets -p audit-log-tree -p audit-log-cli -- -D warnings
 
 bench-reading:
 	bash bench/reading.sh

@@ -8,6 +8,12 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT_DIR"
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# The audit-log command, for the tests that check proofs as an auditor does.
+if [ -z "${AUDIT_LOG_BIN:-}" ]; then
+    cargo build --quiet -p audit-log-cli
+    export AUDIT_LOG_BIN="$ROOT_DIR/target/debug/audit-log"
+fi
+
 say "installing the extension into $("$PG_CONFIG" --pkglibdir)"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 # A small extension whose scripts run DDL on a tracked table (ddl_reach.sql).

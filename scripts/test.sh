@@ -18,12 +18,15 @@ for version in "${TEST_VERSIONS[@]}"; do
     cargo clippy --quiet --all-targets --no-default-features --features "pg${version%%:*} pg_test" \
         -- -D warnings || lint_failed=1
 done
-cargo clippy --quiet --all-targets -p audit-log-tree -- -D warnings || lint_failed=1
+cargo clippy --quiet --all-targets -p audit-log-tree -p audit-log-cli -- -D warnings || lint_failed=1
 echo "lint: $((1 - lint_failed)) passed, $lint_failed failed"
 [ "$lint_failed" -eq 0 ] || status=1
 
-say "Rust tests of the crates beside the extension (the tree format)"
-cargo test -p audit-log-tree || status=1
+say "Rust tests of the crates beside the extension (the tree format, the audit-log command)"
+cargo test -p audit-log-tree -p audit-log-cli || status=1
+# The command the shell tests run as an auditor would.
+cargo build --quiet -p audit-log-cli || status=1
+export AUDIT_LOG_BIN="$ROOT_DIR/target/debug/audit-log"
 
 for version in "${TEST_VERSIONS[@]}"; do
     major=${version%%:*}

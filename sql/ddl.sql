@@ -101,7 +101,8 @@ AS $$
     SELECT array_agg(c.oid)
       FROM pg_class c
      WHERE c.relnamespace = 'audit_log'::regnamespace
-       AND c.relname IN ('events', 'log_identity', 'tree_leaves', 'tree_seals', 'restored_trails')
+       AND c.relname IN ('events', 'log_identity', 'tree_leaves', 'tree_seals', 'tree_nodes',
+                         'tree_signatures', 'restored_trails')
        AND c.relkind = 'r'
 $$;
 

@@ -44,6 +44,26 @@ CREATE TABLE audit_log.tree_seals (
     CONSTRAINT tree_seals_pkey PRIMARY KEY (tree_size)
 );
 
+-- Interior nodes of the tree whose height is a multiple of 4 (node i of
+-- height h holds leaves i * 2^h to (i + 1) * 2^h - 1), written by the seal
+-- that completes them: a proof about a few leaves of a huge tree reads a
+-- few of these instead of rehashing every other leaf (src/tree_store.rs).
+CREATE TABLE audit_log.tree_nodes (
+    height     smallint NOT NULL,
+    node_index bigint   NOT NULL,
+    hash       bytea    NOT NULL,
+    CONSTRAINT tree_nodes_pkey PRIMARY KEY (height, node_index)
+);
+
+-- Signatures of checkpoints (a witness's, an auditor's), as C2SP signed-note
+-- lines, kept by add_signature() and returned by checkpoint().
+CREATE TABLE audit_log.tree_signatures (
+    tree_size bigint      NOT NULL,
+    signature text        NOT NULL,
+    added_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    CONSTRAINT tree_signatures_pkey PRIMARY KEY (tree_size, signature)
+);
+
 -- Restores of the trail into this cluster: the last event id each brought.
 -- Transaction ids mean something only in the cluster that assigned them, so
 -- the first seal in a new cluster tells restored events from new ones by id.
@@ -60,6 +80,8 @@ CREATE INDEX events_tx_id ON audit_log.events (tx_id, id);
 SELECT pg_catalog.pg_extension_config_dump('audit_log.log_identity', '');
 SELECT pg_catalog.pg_extension_config_dump('audit_log.tree_leaves', '');
 SELECT pg_catalog.pg_extension_config_dump('audit_log.tree_seals', '');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.tree_nodes', '');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.tree_signatures', '');
 
 -- Whether this backend is inside seal(): only seal() appends to the tree.
 CREATE FUNCTION audit_log.sealing() RETURNS boolean
@@ -147,6 +169,15 @@ CREATE TRIGGER tree_seals_append_only
 CREATE TRIGGER tree_seals_no_forgery
     BEFORE INSERT ON audit_log.tree_seals
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_forged_leaf();
+CREATE TRIGGER tree_nodes_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.tree_nodes
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_tree_change();
+CREATE TRIGGER tree_nodes_no_forgery
+    BEFORE INSERT ON audit_log.tree_nodes
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_forged_leaf();
+CREATE TRIGGER tree_signatures_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.tree_signatures
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_tree_change();
 CREATE TRIGGER restored_trails_append_only
     BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.restored_trails
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_tree_change();
@@ -159,6 +190,9 @@ ALTER TABLE audit_log.tree_leaves ENABLE ALWAYS TRIGGER tree_leaves_append_only;
 ALTER TABLE audit_log.tree_leaves ENABLE ALWAYS TRIGGER tree_leaves_no_forgery;
 ALTER TABLE audit_log.tree_seals ENABLE ALWAYS TRIGGER tree_seals_append_only;
 ALTER TABLE audit_log.tree_seals ENABLE ALWAYS TRIGGER tree_seals_no_forgery;
+ALTER TABLE audit_log.tree_nodes ENABLE ALWAYS TRIGGER tree_nodes_append_only;
+ALTER TABLE audit_log.tree_nodes ENABLE ALWAYS TRIGGER tree_nodes_no_forgery;
+ALTER TABLE audit_log.tree_signatures ENABLE ALWAYS TRIGGER tree_signatures_append_only;
 ALTER TABLE audit_log.restored_trails ENABLE ALWAYS TRIGGER restored_trails_append_only;
 ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_restored;
 
@@ -172,6 +206,17 @@ BEGIN ATOMIC
       FROM audit_log.log_identity i;
 END;
 
+-- A checkpoint with the signatures kept for it (a C2SP signed note: the
+-- text, a blank line, one line per signature), or the text alone.
+CREATE FUNCTION audit_log.signed_checkpoint(tree_size bigint, root bytea) RETURNS text
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT audit_log.checkpoint_text(signed_checkpoint.tree_size, signed_checkpoint.root)
+           || coalesce(E'\n' || (SELECT pg_catalog.string_agg(g.signature, '' ORDER BY g.added_at, g.signature)
+                                   FROM audit_log.tree_signatures g
+                                  WHERE g.tree_size = signed_checkpoint.tree_size), '');
+END;
+
 CREATE VIEW audit_log.seals AS
 SELECT s.tree_size,
        s.tree_size - s.seal_leaf_index - 1 AS events_added,
@@ -179,7 +224,7 @@ SELECT s.tree_size,
        s.sealed_at,
        s.horizon,
        s.root,
-       audit_log.checkpoint_text(s.tree_size, s.root) AS checkpoint
+       audit_log.signed_checkpoint(s.tree_size, s.root) AS checkpoint
   FROM audit_log.tree_seals s
  ORDER BY s.tree_size;
 
@@ -204,7 +249,7 @@ BEGIN
     END IF;
     -- The empty tree, before any seal: its root is SHA-256 of nothing.
     IF coalesce(checkpoint.tree_size, 0) = 0 THEN
-        RETURN audit_log.checkpoint_text(0, pg_catalog.sha256(''::bytea));
+        RETURN audit_log.signed_checkpoint(0, pg_catalog.sha256(''::bytea));
     END IF;
     RAISE EXCEPTION 'no seal produced a tree of % leaves', checkpoint.tree_size
         USING ERRCODE = 'invalid_parameter_value',

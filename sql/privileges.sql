@@ -84,12 +84,21 @@ TO audit_log_admin;
 
 -- Integrity (section 6): admins seal, readers verify and read checkpoints.
 GRANT SELECT ON audit_log.seals, audit_log.tree_seals, audit_log.tree_leaves,
+                audit_log.tree_nodes, audit_log.tree_signatures,
                 audit_log.log_identity, audit_log.restored_trails
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION
     audit_log.checkpoint(bigint),
     audit_log.checkpoint_text(bigint, bytea),
+    audit_log.signed_checkpoint(bigint, bytea),
     audit_log.verify(text),
     audit_log.seal_status()
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.seal() TO audit_log_admin;
+
+-- Proofs (section 7): readers prove exports, admins keep signatures.
+GRANT EXECUTE ON FUNCTION
+    audit_log.export_proof(timestamptz, timestamptz, text, text, text, boolean, text),
+    audit_log.consistency_proof(bigint, bigint)
+TO audit_log_reader;
+GRANT EXECUTE ON FUNCTION audit_log.add_signature(text) TO audit_log_admin;

@@ -15,6 +15,7 @@ mod ffi;
 mod generated;
 mod jsonb;
 mod moves;
+mod proofs;
 mod reading;
 mod seal_worker;
 mod sealing;
@@ -22,6 +23,7 @@ mod settings;
 mod storage;
 mod text;
 mod tracking;
+mod tree_store;
 mod verification;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -57,6 +59,11 @@ extension_sql_file!(
     "../sql/integrity.sql",
     name = "integrity",
     requires = ["export"]
+);
+extension_sql_file!(
+    "../sql/proofs.sql",
+    name = "proofs",
+    requires = ["integrity"]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

@@ -19,6 +19,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 
 use crate::event_rows::for_each_row;
 use crate::reading::format_utc_micros;
+use crate::tree_store::{insert_nodes, is_stored_height};
 
 thread_local! {
     static SEALING: Cell<bool> = const { Cell::new(false) };
@@ -312,7 +313,7 @@ fn seal_with(client: &mut SpiClient<'_>) -> SpiResult<String> {
         None => (0, Frontier::new(), Frontier::new().root()),
     };
     if !generation.starts && watermark <= generation.previous_watermark {
-        return Ok(checkpoint_text(log_id, tree_size, root));
+        return unchanged_checkpoint(client, tree_size, root);
     }
 
     let args = [
@@ -330,7 +331,7 @@ fn seal_with(client: &mut SpiClient<'_>) -> SpiResult<String> {
     })?;
     drop(cursor);
     if hashes.is_empty() {
-        return Ok(checkpoint_text(log_id, tree_size, root));
+        return unchanged_checkpoint(client, tree_size, root);
     }
 
     // The horizon: no event sealed later can precede it.
@@ -377,13 +378,22 @@ fn seal_with(client: &mut SpiClient<'_>) -> SpiResult<String> {
                 .zip(event_ids.iter().map(|id| Some(*id))),
         )
         .collect();
+    let mut nodes = Vec::new();
     for (hash, _) in &leaves {
-        frontier.push(*hash);
+        frontier.push_with(*hash, |height, index, node| {
+            if is_stored_height(height) {
+                nodes.push((height, index, *node));
+            }
+        });
     }
     let mut next_index = tree_size;
     for batch in leaves.chunks(BATCH as usize) {
         insert_leaves(client, next_index, batch)?;
         next_index += batch.len() as i64;
+    }
+
+    if proofs_schema(client)? {
+        insert_nodes(client, &nodes)?;
     }
 
     let new_size = next_index;
@@ -407,6 +417,39 @@ fn seal_with(client: &mut SpiClient<'_>) -> SpiResult<String> {
         ],
     )?;
     Ok(checkpoint_text(log_id, new_size, new_root))
+}
+
+/// Whether the schema is 0.4.0's or later (the library is replaced before
+/// ALTER EXTENSION UPDATE runs, and seals in between must still work).
+fn proofs_schema(client: &SpiClient<'_>) -> SpiResult<bool> {
+    Ok(client
+        .select(
+            "SELECT pg_catalog.to_regclass('audit_log.tree_nodes') IS NOT NULL",
+            None,
+            &[],
+        )?
+        .first()
+        .get_one::<bool>()?
+        .unwrap_or(false))
+}
+
+/// Nothing to seal: the latest checkpoint again, with the signatures kept
+/// for it since.
+fn unchanged_checkpoint(client: &SpiClient<'_>, tree_size: i64, root: Hash) -> SpiResult<String> {
+    let function = if proofs_schema(client)? {
+        "signed_checkpoint"
+    } else {
+        "checkpoint_text"
+    };
+    Ok(client
+        .select(
+            &format!("SELECT audit_log.{function}($1, $2)"),
+            None,
+            &[tree_size.into(), root.to_vec().into()],
+        )?
+        .first()
+        .get_one::<String>()?
+        .unwrap_or_default())
 }
 
 fn micros_to_timestamptz(micros: i64) -> TimestampWithTimeZone {

@@ -15,7 +15,7 @@ pub fn push_item(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
 
 /// Tags of the header fields, by position in `export()`: id, occurred_at,
 /// tx_id, actor, db_user, entity, entity_id, action.
-const HEADER: [u8; 8] = [1, 2, 3, 4, 5, 8, 9, 10];
+pub const HEADER: [u8; 8] = [1, 2, 3, 4, 5, 8, 9, 10];
 /// Tags of the body fields: application_name, client_addr, changed_fields,
 /// old_values, new_values, context.
 const BODY: [u8; 6] = [6, 7, 11, 12, 13, 14];
@@ -66,29 +66,41 @@ fn update_item(hasher: &mut Sha256, tag: u8, bytes: &[u8]) {
     hasher.update(bytes);
 }
 
-/// The leaf hash of an event given its 14 fields by reference (`fields[0]`
-/// is field 1, `id`), without building its leaf data: what a seal and a
-/// verification compute for every event.
-pub fn event_leaf_hash(fields: &[Option<&[u8]>; 14]) -> Hash {
+/// The body hash of an event given its 14 fields by reference (`fields[0]`
+/// is field 1, `id`): what stands for its values in a revealed header.
+pub fn event_body_hash(fields: &[Option<&[u8]>; 14]) -> Hash {
     let mut body = Sha256::new();
     for tag in BODY {
         if let Some(bytes) = fields[usize::from(tag) - 1] {
             update_item(&mut body, tag, bytes);
         }
     }
-    let body_hash: Hash = body.finalize().into();
+    body.finalize().into()
+}
+
+/// The leaf hash of an event from its header fields alone, in tag order (id,
+/// occurred_at, tx_id, actor, db_user, entity, entity_id, action), and its
+/// body hash: how a proof reveals who changed which key when, not the values.
+pub fn header_leaf_hash(header: &[Option<&[u8]>; 8], body_hash: &Hash) -> Hash {
     let mut leaf = Sha256::new();
     leaf.update([0x00]);
-    for tag in HEADER {
-        if let Some(bytes) = fields[usize::from(tag) - 1] {
-            update_item(&mut leaf, tag, bytes);
+    for (tag, bytes) in HEADER.iter().zip(header) {
+        if let Some(bytes) = bytes {
+            update_item(&mut leaf, *tag, bytes);
         }
     }
-    update_item(&mut leaf, BODY_HASH, &body_hash);
+    update_item(&mut leaf, BODY_HASH, body_hash);
     leaf.finalize().into()
 }
 
-/// A seal leaf: appended by a seal before the events it seals.
+/// The leaf hash of an event given its 14 fields by reference (`fields[0]`
+/// is field 1, `id`), without building its leaf data: what a seal and a
+/// verification compute for every event.
+pub fn event_leaf_hash(fields: &[Option<&[u8]>; 14]) -> Hash {
+    let header = HEADER.map(|tag| fields[usize::from(tag) - 1]);
+    header_leaf_hash(&header, &event_body_hash(fields))
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealLeaf {
     /// The watermark W: the oldest transaction id still running.

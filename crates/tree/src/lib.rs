@@ -10,14 +10,20 @@
 //!   and a frontier that appends leaves and gives the root in O(log n)
 //!   (`tree`);
 //! - checkpoints: the C2SP `tlog-checkpoint` text an auditor keeps
-//!   (`checkpoint`).
+//!   (`checkpoint`);
+//! - proofs: RFC 9162 consistency proofs and inclusion proofs of many leaves
+//!   sharing their hashes (`proof`), and the JSON that carries them to an
+//!   auditor (`format`).
 
 pub mod checkpoint;
+pub mod format;
 pub mod leaf;
+pub mod note;
+pub mod proof;
 pub mod tree;
 
 pub use checkpoint::Checkpoint;
-pub use leaf::{event_leaf_hash, EventFields, SealLeaf};
+pub use leaf::{event_body_hash, event_leaf_hash, header_leaf_hash, EventFields, SealLeaf};
 pub use tree::{Frontier, Hash};
 
 /// The version of this format, written in every seal leaf.

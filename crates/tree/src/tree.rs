@@ -78,14 +78,25 @@ impl Frontier {
 
     /// Appends a leaf by its hash.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_, _, _| {});
+    }
+
+    /// Appends a leaf by its hash, and tells `completed` of every perfect
+    /// subtree this completes, as (height, index, hash): the subtree of
+    /// height h and index i holds leaves `i * 2^h .. (i + 1) * 2^h`. A seal
+    /// stores some of them so that proofs need not reread old leaves.
+    pub fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
         let mut carry = leaf;
         // Each trailing one bit of the size is a subtree of the same height
         // as the carry: merge them.
         let mut size = self.size;
+        let mut height = 0;
         while size & 1 == 1 {
             let left = self.subtrees.pop().expect("one subtree per one bit");
             carry = node_hash(&left, &carry);
             size >>= 1;
+            height += 1;
+            completed(height, ((self.size + 1) >> height) - 1, &carry);
         }
         self.subtrees.push(carry);
         self.size += 1;
@@ -177,6 +188,28 @@ mod tests {
         all.push(extra);
         assert_eq!(restored.root(), root(&all));
         assert!(Frontier::from_parts(5, vec![extra]).is_err());
+    }
+
+    #[test]
+    fn completed_subtrees_are_reported_with_their_place() {
+        let leaves: Vec<Hash> = (0u32..40).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut frontier = Frontier::new();
+        let mut reported = vec![];
+        for leaf in &leaves {
+            frontier.push_with(*leaf, |height, index, hash| {
+                reported.push((height, index, *hash))
+            });
+        }
+        // One per perfect subtree of height 1 or more inside 40 leaves.
+        assert_eq!(reported.len(), 20 + 10 + 5 + 2 + 1);
+        for (height, index, hash) in reported {
+            let start = (index << height) as usize;
+            assert_eq!(
+                hash,
+                root(&leaves[start..start + (1 << height)]),
+                "{height}/{index}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,8 @@
+//! The parts of the `audit-log` command, a library so that its integration
+//! tests (and an auditor's own tools) can use them.
+
+pub mod csv_rows;
+pub mod export_check;
+pub mod key_files;
+pub mod keys;
+pub mod witness;
