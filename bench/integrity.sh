@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Integrity benchmark (issue 14): seal() throughput, verify() next to a plain
-# export of the same events, capture with and without sealing in the
-# background; one throwaway PostgreSQL 15, release build. Writes
-# bench/results/integrity.md.
-# Usage: bash bench/integrity.sh   (VERIFY_EVENTS, CAPTURE_ROWS, PGBENCH_SECONDS, ROUNDS to scale it)
+# Integrity benchmark (issues 14 and 15): seal() throughput, verify() next to
+# a plain export of the same events, capture with and without sealing in the
+# background (bench/integrity.py, bench/results/integrity.md); export_proof()
+# and audit-log verify-export next to writing the export (bench/proofs.py,
+# bench/results/proofs.md). One throwaway PostgreSQL 15, release builds.
+# Usage: bash bench/integrity.sh   (VERIFY_EVENTS, CAPTURE_ROWS, PGBENCH_SECONDS,
+# ROUNDS, PROOF_EVENTS to scale it; PROOFS_ONLY=1 for the proofs alone)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT_DIR"
@@ -11,6 +13,7 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 install_extension --release
+cargo build --quiet --release -p audit-log-cli
 start_throwaway_cluster
 restart_with_settings <<CONF
 fsync = on
@@ -25,5 +28,8 @@ shared_preload_libraries = 'audit_log'
 audit_log.seal_interval = 0
 CONF
 
-PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" BENCH_WORK="$work" \
+export PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" BENCH_WORK="$work"
+if [ -z "${PROOFS_ONLY:-}" ]; then
     python3 bench/integrity.py bench/results
+fi
+AUDIT_LOG_BIN="$ROOT_DIR/target/release/audit-log" python3 bench/proofs.py bench/results

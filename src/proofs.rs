@@ -229,6 +229,11 @@ fn export_proof_with(
         );
     }
 
+    // What the proof does not carry goes before it is written: the backend
+    // holds little more than the proof.
+    drop(known);
+    drop(indexes);
+    drop(subtrees);
     let consistency = match kept {
         Some(kept) => Some(consistency_from(client, &tree, &kept)?),
         None => None,
@@ -244,8 +249,17 @@ fn export_proof_with(
         hashes: hashes.into_iter().map(B64).collect(),
         consistency,
     };
-    let json =
-        serde_json::to_string(&proof).unwrap_or_else(|e| error!("audit_log.export_proof(): {e}"));
+    // Written into a buffer sized for it, not one grown by doubling.
+    let estimate = 4096
+        + proof.events.len() * 72
+        + proof.unsealed.len() * 12
+        + proof.hashes.len() * 48
+        + proof.stretch.as_ref().map_or(0, |s| s.leaves.len() * 400);
+    let mut json = Vec::with_capacity(estimate.min(MAX_PROOF_BYTES));
+    serde_json::to_writer(&mut json, &proof)
+        .unwrap_or_else(|e| error!("audit_log.export_proof(): {e}"));
+    drop(proof);
+    let json = String::from_utf8(json).unwrap_or_else(|e| error!("audit_log.export_proof(): {e}"));
     if json.len() >= MAX_PROOF_BYTES {
         ereport!(
             ERROR,

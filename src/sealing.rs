@@ -19,7 +19,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 
 use crate::event_rows::for_each_row;
 use crate::reading::format_utc_micros;
-use crate::tree_store::{insert_nodes, is_stored_height};
+use crate::tree_store::{fill_missing_nodes, insert_nodes, is_stored_height};
 
 thread_local! {
     static SEALING: Cell<bool> = const { Cell::new(false) };
@@ -393,6 +393,7 @@ fn seal_with(client: &mut SpiClient<'_>) -> SpiResult<String> {
     }
 
     if proofs_schema(client)? {
+        fill_missing_nodes(client, tree_size as u64)?;
         insert_nodes(client, &nodes)?;
     }
 
@@ -421,7 +422,7 @@ fn seal_with(client: &mut SpiClient<'_>) -> SpiResult<String> {
 
 /// Whether the schema is 0.4.0's or later (the library is replaced before
 /// ALTER EXTENSION UPDATE runs, and seals in between must still work).
-fn proofs_schema(client: &SpiClient<'_>) -> SpiResult<bool> {
+pub fn proofs_schema(client: &SpiClient<'_>) -> SpiResult<bool> {
     Ok(client
         .select(
             "SELECT pg_catalog.to_regclass('audit_log.tree_nodes') IS NOT NULL",

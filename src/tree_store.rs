@@ -182,3 +182,55 @@ fn read_level(
     })?;
     Ok(out)
 }
+
+/// Stores the nodes a tree sealed before 0.4.0 lacks, from its leaves: the
+/// first seal after the update reads the tree once, so that no proof has to.
+pub fn fill_missing_nodes(client: &mut SpiClient<'_>, size: u64) -> SpiResult<()> {
+    // Seals store every node as it completes, so nodes can only be missing
+    // from the start of the tree: its first and last lowest nodes tell.
+    let lowest = size >> STORED_EVERY;
+    if lowest == 0 {
+        return Ok(());
+    }
+    let present: i64 = client
+        .select(
+            "SELECT count(*) FROM audit_log.tree_nodes WHERE height = $1 AND node_index IN (0, $2)",
+            None,
+            &[(STORED_EVERY as i16).into(), (lowest as i64 - 1).into()],
+        )?
+        .first()
+        .get_one()?
+        .unwrap_or(0);
+    if present == if lowest == 1 { 1 } else { 2 } {
+        return Ok(());
+    }
+    let mut frontier = audit_log_tree::Frontier::new();
+    let mut nodes = Vec::new();
+    {
+        let mut cursor = client.open_cursor(
+            "SELECT leaf_hash FROM audit_log.tree_leaves WHERE leaf_index < $1 ORDER BY leaf_index",
+            &[(size as i64).into()],
+        );
+        crate::event_rows::for_each_row(&mut cursor, |row| {
+            let hash: Hash = row
+                .bytes(0)
+                .and_then(|h| h.try_into().ok())
+                .unwrap_or([0; 32]);
+            frontier.push_with(hash, |height, index, node| {
+                if is_stored_height(height) {
+                    nodes.push((height, index, *node));
+                }
+            });
+            Ok(())
+        })?;
+    }
+    if frontier.size() != size {
+        { ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            format!("audit_log.tree_leaves holds {} leaves below {size}", frontier.size()),
+            "Run audit_log.verify()."
+        ); }
+    }
+    insert_nodes(client, &nodes)
+}

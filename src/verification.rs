@@ -13,6 +13,7 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 
 use crate::event_rows::for_each_row;
+use crate::tree_store::is_stored_height;
 use crate::sealing::{cluster, iso, last_restored_event, log_id, parse_xid8, EVENT_FIELDS};
 
 struct Seal {
@@ -215,6 +216,9 @@ fn check_tree(
         &[size.into()],
     );
     let mut expected: i64 = 0;
+    // The interior nodes seals stored for proofs, against the leaves.
+    let with_nodes = crate::sealing::proofs_schema(client)?;
+    let mut nodes: Vec<(u32, u64, Hash)> = Vec::new();
     for_each_row(&mut cursor, |row| {
         {
             let index: i64 = row.int8(0).unwrap_or(-1);
@@ -269,12 +273,23 @@ fn check_tree(
             }
             let hash: Hash = stored.try_into().unwrap_or([0; 32]);
             if !broken {
-                frontier.push(hash);
+                frontier.push_with(hash, |height, index, node| {
+                    if with_nodes && is_stored_height(height) {
+                        nodes.push((height, index, *node));
+                    }
+                });
                 check_roots(&frontier, &mut seal_iter, &mut checkpoint, problems, broken);
+                if nodes.len() >= 10_000 {
+                    check_nodes(client, &nodes, problems)?;
+                    nodes.clear();
+                }
             }
         }
         Ok(())
     })?;
+    if !broken {
+        check_nodes(client, &nodes, problems)?;
+    }
     if expected != size && !broken {
         problems.push(tree_problem(
             Some(expected),
@@ -294,6 +309,48 @@ fn check_tree(
                 detail: format!(
                     "the tree is damaged before tree size {}: the checkpoint cannot be this tree's",
                     c.size
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Stored interior nodes (where there are: a tree sealed before 0.4.0 may
+/// lack some until its next seal) against the ones the leaves give.
+fn check_nodes(
+    client: &SpiClient<'_>,
+    computed: &[(u32, u64, Hash)],
+    problems: &mut Vec<Problem>,
+) -> SpiResult<()> {
+    if computed.is_empty() {
+        return Ok(());
+    }
+    let heights: Vec<i16> = computed.iter().map(|(h, _, _)| *h as i16).collect();
+    let indexes: Vec<i64> = computed.iter().map(|(_, i, _)| *i as i64).collect();
+    let expected: std::collections::HashMap<(i16, i64), Hash> = computed
+        .iter()
+        .map(|(h, i, hash)| ((*h as i16, *i as i64), *hash))
+        .collect();
+    for row in client.select(
+        "SELECT n.height, n.node_index, n.hash \
+           FROM unnest($1::int2[], $2::int8[]) AS k(height, node_index) \
+           JOIN audit_log.tree_nodes n ON n.height = k.height AND n.node_index = k.node_index",
+        None,
+        &[heights.into(), indexes.into()],
+    )? {
+        let height: i16 = row.get(1)?.unwrap_or(0);
+        let index: i64 = row.get(2)?.unwrap_or(0);
+        let stored: Vec<u8> = row.get(3)?.unwrap_or_default();
+        if expected.get(&(height, index)).map(|h| h.as_slice()) != Some(stored.as_slice()) {
+            problems.push(Problem {
+                leaf_index: Some(index << height),
+                event_id: None,
+                problem: "tree",
+                detail: format!(
+                    "the stored node of height {height} over leaves {} to {} is not what they give",
+                    index << height,
+                    ((index + 1) << height) - 1
                 ),
             });
         }
