@@ -225,12 +225,17 @@ pub fn fill_missing_nodes(client: &mut SpiClient<'_>, size: u64) -> SpiResult<()
         })?;
     }
     if frontier.size() != size {
-        { ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
-            format!("audit_log.tree_leaves holds {} leaves below {size}", frontier.size()),
-            "Run audit_log.verify()."
-        ); }
+        {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                format!(
+                    "audit_log.tree_leaves holds {} leaves below {size}",
+                    frontier.size()
+                ),
+                "Run audit_log.verify()."
+            );
+        }
     }
     insert_nodes(client, &nodes)
 }
