@@ -376,8 +376,8 @@ fn reveal_stretch(
             // The seal leaf after that block closes it, or the tree ends there.
             let next: Option<i64> = client
                 .select(
-                    "SELECT s.seal_leaf_index FROM audit_log.tree_seals s \
-                      WHERE s.tree_size > $1 ORDER BY s.tree_size LIMIT 1",
+                    "SELECT (SELECT s.seal_leaf_index FROM audit_log.tree_seals s \
+                              WHERE s.tree_size > $1 ORDER BY s.tree_size LIMIT 1)",
                     None,
                     &[size.into()],
                 )?

@@ -61,6 +61,13 @@ SELECT (p -> 'stretch' -> 'open')::boolean AS open,
                                       until => (SELECT min(horizon) FROM audit_log.seals
                                                  WHERE horizon > (SELECT min(sealed_at) FROM audit_log.seals)),
                                       complete => true)::jsonb AS p) AS s;
+-- Closed by the latest seal: the stretch runs to the end of the tree.
+SELECT (p -> 'stretch' -> 'open')::boolean AS open,
+       (p -> 'stretch' ->> 'end')::bigint = (SELECT max(tree_size) FROM audit_log.seals) AS to_the_end
+  FROM (SELECT audit_log.export_proof(since => (SELECT sealed_at FROM audit_log.seals
+                                                 ORDER BY tree_size DESC OFFSET 1 LIMIT 1),
+                                      until => (SELECT max(horizon) FROM audit_log.seals),
+                                      complete => true)::jsonb AS p) AS s;
 
 -- With the auditor's earlier checkpoint, a consistency proof from it.
 SELECT audit_log.checkpoint((SELECT min(tree_size) FROM audit_log.seals)) AS old \gset
