@@ -65,6 +65,26 @@ pub fn origin(checkpoint: &Checkpoint) -> String {
     )
 }
 
+/// Whether `note` (the `which` checkpoint) is signed by `key`, or the
+/// problem, in words.
+pub fn signature_problem(which: &str, note: &Note, key: &VerifierKey) -> Result<(), String> {
+    match check(note, key) {
+        SignatureCheck::Valid => Ok(()),
+        SignatureCheck::Missing => Err(format!(
+            "the {which} carries no signature by {} (key {}): it cannot be trusted as theirs",
+            key.name,
+            key.key_id
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )),
+        SignatureCheck::Invalid => Err(format!(
+            "the {which}'s signature by {} is wrong: the checkpoint was altered or forged",
+            key.name
+        )),
+    }
+}
+
 /// Checks the auditor's checkpoint (its signature, and that the proof's
 /// tree is it or extends it). Returns the signer's name when checked.
 pub fn check_kept_checkpoint(
@@ -85,17 +105,9 @@ pub fn check_kept_checkpoint(
     };
     let mut signed_by = None;
     if let Some(key) = key {
-        match check(&note, key) {
-            SignatureCheck::Valid => signed_by = Some(key.name.clone()),
-            SignatureCheck::Missing => problems.push(format!(
-                "the checkpoint carries no signature by {} (key {}): it cannot be trusted as theirs",
-                key.name,
-                key.key_id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            )),
-            SignatureCheck::Invalid => problems.push(format!(
-                "the checkpoint's signature by {} is wrong: the checkpoint was altered or forged",
-                key.name
-            )),
+        match signature_problem("checkpoint", &note, key) {
+            Ok(()) => signed_by = Some(key.name.clone()),
+            Err(problem) => problems.push(problem),
         }
     }
     if origin(&kept) != origin(proof_checkpoint) {

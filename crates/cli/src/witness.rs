@@ -13,7 +13,7 @@ use audit_log_tree::note::{Note, SignerKey};
 use audit_log_tree::proof::verify_consistency;
 use audit_log_tree::Hash;
 
-use crate::export_check::{origin, read_checkpoint};
+use crate::export_check::{origin, read_checkpoint, signature_problem};
 use crate::keys::sign;
 
 /// The file in the state directory that holds the last signed checkpoint.
@@ -129,17 +129,10 @@ pub fn verify_files(
         .map_err(|e| vec![format!("--proof is not a consistency proof: {e}")])?;
     let mut signed_by = None;
     if let Some(key) = key {
-        for (which, note) in [("old", &old_note), ("new", &new_note)] {
-            match crate::keys::check(note, key) {
-                crate::keys::SignatureCheck::Valid => signed_by = Some(key.name.clone()),
-                crate::keys::SignatureCheck::Missing => problems.push(format!(
-                    "the {which} checkpoint carries no signature by {}",
-                    key.name
-                )),
-                crate::keys::SignatureCheck::Invalid => problems.push(format!(
-                    "the {which} checkpoint's signature by {} is wrong",
-                    key.name
-                )),
+        for (which, note) in [("old checkpoint", &old_note), ("new checkpoint", &new_note)] {
+            match signature_problem(which, note, key) {
+                Ok(()) => signed_by = Some(key.name.clone()),
+                Err(problem) => problems.push(problem),
             }
         }
     }
