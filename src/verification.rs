@@ -13,8 +13,8 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 
 use crate::event_rows::for_each_row;
-use crate::tree_store::is_stored_height;
 use crate::sealing::{cluster, iso, last_restored_event, log_id, parse_xid8, EVENT_FIELDS};
+use crate::tree_store::is_stored_height;
 
 struct Seal {
     tree_size: i64,
