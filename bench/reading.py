@@ -5,7 +5,12 @@ benchmarked elsewhere), then measures, in one run:
 - list()/history()/changes(): median of 20 runs, timed inside the server, with
   the plan of the query each one runs;
 - export(): COPY ... TO STDOUT (FORMAT csv) throughput against a plain COPY of
-  the same rows, and the backend's peak private memory for 1 and 5 million events.
+  the same rows, and export_csv() called in the SELECT list (as documented) and
+  in FROM, with the backend's peak private memory, for 1 and 5 million events.
+
+READING_PARTS=export runs only the export part (READING_PARTS=latency only the
+latencies) and prints its table instead of writing the report; EXPORT_SIZES
+(comma-separated, default 1000000,5000000) chooses the selections exported.
 """
 
 import os
@@ -22,6 +27,8 @@ OUT = sys.argv[2]
 TABLES, ACTORS, KEYS = 50, 1000, 20000
 START = "2025-11-21 00:00:00+00"
 DAYS = 365
+PARTS = set(os.environ.get("READING_PARTS", "latency,export").split(","))
+EXPORT_SIZES = sorted({min(int(n), EVENTS) for n in os.environ.get("EXPORT_SIZES", "1000000,5000000").split(",")})
 
 
 def psql(sql, *extra):
@@ -135,8 +142,14 @@ def latencies():
     return rows
 
 
+def temp_bytes():
+    return int(psql("SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()"))
+
+
 def run_copy(sql):
-    """Runs a COPY ... TO STDOUT, returning (seconds, bytes, peak private KiB of the backend)."""
+    """Runs a COPY ... TO STDOUT (or a SELECT), returning (seconds, bytes, peak
+    private KiB of the backend, bytes it wrote to temporary files)."""
+    temp_before = temp_bytes()
     proc = subprocess.Popen([PSQL, "-X", "-q", "-At", "-c", "SELECT pg_backend_pid()", "-c", sql],
                             stdout=subprocess.PIPE)
     pid = int(proc.stdout.readline())
@@ -166,7 +179,12 @@ def run_copy(sql):
     watcher.join()
     if proc.returncode != 0:
         raise SystemExit(f"failed: {sql}")
-    return elapsed, size, peak[0]
+    # The backend reports its temporary files as it exits.
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.02)
+    return elapsed, size, peak[0], temp_bytes() - temp_before
 
 
 def period_for(count):
@@ -177,9 +195,15 @@ def period_for(count):
     return since, until
 
 
+# What the export part runs: a plain COPY of the rows, COPY of export(), and
+# export_csv() in the SELECT list (as documented: psql -XAtc "SELECT
+# audit_log.export_csv()" > audit.csv) and in FROM.
+EXPORT_RUNS = ("plain", "export", "export_csv", "export_csv_from")
+
+
 def exports():
     rows = []
-    for count in sorted({min(1_000_000, EVENTS), min(5_000_000, EVENTS)}):
+    for count in EXPORT_SIZES:
         since, until = period_for(count)
         n = int(psql(f"SELECT count(*) FROM audit_log.events WHERE occurred_at >= '{since}' AND occurred_at < '{until}'"))
         ours = (f"COPY (SELECT * FROM audit_log.export(since => '{since}', until => '{until}')) "
@@ -187,18 +211,45 @@ def exports():
         plain = (f"COPY (SELECT * FROM audit_log.events WHERE occurred_at >= '{since}' AND occurred_at < '{until}') "
                  "TO STDOUT WITH (FORMAT csv)")
         csv_lines = (f"SELECT audit_log.export_csv(since => '{since}', until => '{until}')")
+        csv_from = (f"SELECT * FROM audit_log.export_csv(since => '{since}', until => '{until}')")
+        sqls = dict(zip(EXPORT_RUNS, (plain, ours, csv_lines, csv_from)))
         runs = 3 if count <= 1_000_000 else 1
-        timings = {"export": [], "plain": [], "export_csv": []}
-        peaks = {"export": 0, "plain": 0, "export_csv": 0}
+        timings = {name: [] for name in EXPORT_RUNS}
+        peaks = {name: 0 for name in EXPORT_RUNS}
+        temps = {name: 0 for name in EXPORT_RUNS}
         for _ in range(runs):
-            for name, sql in (("plain", plain), ("export", ours), ("export_csv", csv_lines)):
-                elapsed, size, peak = run_copy(sql)
+            for name in EXPORT_RUNS:
+                elapsed, size, peak, temp = run_copy(sqls[name])
                 timings[name].append(elapsed)
                 peaks[name] = max(peaks[name], peak)
+                temps[name] = max(temps[name], temp)
         medians = {k: statistics.median(v) for k, v in timings.items()}
-        rows.append((n, medians, peaks))
-        print(f"export {n}: {medians} peaks {peaks}", flush=True)
+        rows.append((n, medians, peaks, temps))
+        print(f"export {n}: {medians} peaks {peaks} temporary files {temps}", flush=True)
     return rows
+
+
+def export_table(exp):
+    """The export results as Markdown."""
+    lines = ["| events | plain COPY of events | export() | ratio export/plain | export_csv() | export_csv() in FROM | "
+             "peak backend private memory: plain / export() / export_csv() / export_csv() in FROM | "
+             "temporary files: export_csv() / in FROM |",
+             "|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for n, med, peaks, temps in exp:
+        lines.append(f"| {n:,} | {n / med['plain']:,.0f} rows/s | {n / med['export']:,.0f} rows/s | "
+                     f"{med['plain'] / med['export']:.2f} | {n / med['export_csv']:,.0f} rows/s | "
+                     f"{n / med['export_csv_from']:,.0f} rows/s | "
+                     + " / ".join(f"{peaks[name] / 1024:.1f}" for name in EXPORT_RUNS)
+                     + f" MiB | {temps['export_csv'] / 2**20:,.0f} / {temps['export_csv_from'] / 2**20:,.0f} MiB |")
+    lines.append("")
+    lines.append("Peak private memory is the backend's largest RssAnon (anonymous, non-shared pages: "
+                 "not shared_buffers) sampled every 20 ms during the export. export_csv() is called as "
+                 "documented, `SELECT audit_log.export_csv(...)` (the SELECT list), and in FROM, "
+                 "`SELECT * FROM audit_log.export_csv(...)`, where PostgreSQL stores the rows of a C "
+                 "function in a tuplestore before reading them (export_csv() keeps 1 MB of them in "
+                 "memory, the rest in temporary files). Temporary files are the bytes the backend "
+                 "wrote to them (pg_stat_database.temp_bytes), the largest of the runs.")
+    return "\n".join(lines) + "\n"
 
 
 def machine():
@@ -210,10 +261,15 @@ def machine():
 
 def main():
     load_seconds = load()
+    if PARTS == {"export"}:
+        exp = exports()
+        print(f"\n## Export ({EVENTS:,} events loaded in {load_seconds:.0f} s; {machine()})\n")
+        print(export_table(exp))
+        return
     size = psql("SELECT pg_size_pretty(pg_total_relation_size('audit_log.events'))")
     index_sizes = psql("SELECT string_agg(format('%s %s', indexrelid::regclass, pg_size_pretty(pg_relation_size(indexrelid))), ', ' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 'audit_log.events'::regclass")
     lat = latencies()
-    exp = exports()
+    exp = exports() if "export" in PARTS else []
     with open(OUT, "w") as out:
         out.write("# Reading and export benchmark\n\n")
         out.write(f"Generated by `bash bench/reading.sh` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n")
@@ -227,15 +283,9 @@ def main():
         out.write("| query | median ms | rows | under 10 ms |\n|---|---:|---:|---|\n")
         for name, query, median, count, _ in lat:
             out.write(f"| {name} | {median:.3f} | {count} | {'yes' if median < 10 else '**no**'} |\n")
-        out.write("\n## Export (COPY ... TO STDOUT WITH (FORMAT csv), client on the same machine)\n\n")
-        out.write("| events | plain COPY of events | export() | ratio export/plain | export_csv() | "
-                  "peak backend private memory: plain / export() / export_csv() |\n|---:|---:|---:|---:|---:|---|\n")
-        for n, med, peaks in exp:
-            out.write(f"| {n:,} | {n / med['plain']:,.0f} rows/s | {n / med['export']:,.0f} rows/s | "
-                      f"{med['plain'] / med['export']:.2f} | {n / med['export_csv']:,.0f} rows/s | "
-                      f"{peaks['plain'] / 1024:.1f} / {peaks['export'] / 1024:.1f} / {peaks['export_csv'] / 1024:.1f} MiB |\n")
-        out.write("\nPeak private memory is the backend's largest RssAnon (anonymous, non-shared pages: "
-                  "not shared_buffers) sampled every 20 ms during the export.\n")
+        if exp:
+            out.write("\n## Export (COPY ... TO STDOUT WITH (FORMAT csv), client on the same machine)\n\n")
+            out.write(export_table(exp))
         out.write("\n## Plans\n\n")
         for name, query, median, count, plan in lat:
             out.write(f"### {name}\n\n`{query}`\n\n```\n{plan.strip()}\n```\n\n")

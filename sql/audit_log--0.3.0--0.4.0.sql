@@ -141,3 +141,21 @@ GRANT EXECUTE ON FUNCTION
     audit_log.consistency_proof(bigint, bigint)
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.add_signature(text) TO audit_log_admin;
+
+-- export_csv: flat memory (begin)
+-- export_csv() becomes a C function that reads export() through a cursor
+-- planned for the arguments given and for its first rows, a line per call
+-- (sql/export.sql, src/reading.rs): called in the SELECT list, its memory no
+-- longer grows with the selection. Same arguments, result type, output and
+-- rights: CREATE OR REPLACE changes the language in place and keeps the grant
+-- to audit_log_reader (the schema is then a fresh install's, as
+-- tests/shell/upgrade_keeps_the_trail.sh checks).
+CREATE OR REPLACE FUNCTION audit_log.export_csv(since timestamptz DEFAULT NULL,
+                                     until timestamptz DEFAULT NULL,
+                                     actor text DEFAULT NULL,
+                                     entity text DEFAULT NULL,
+                                     action text DEFAULT NULL)
+RETURNS SETOF text
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'audit_log_export_csv';
+-- export_csv: flat memory (end)

@@ -1,7 +1,7 @@
 -- Export for auditors: export() as text columns for COPY / \copy, and
 -- export_csv() as ready CSV lines.
 --
--- Both are SQL functions with SQL-standard bodies: bound when created (the
+-- export() is a SQL function with a SQL-standard body: bound when created (the
 -- caller's search_path plays no part), and inlined by the planner when used in
 -- FROM, so `COPY (SELECT * FROM audit_log.export(...)) TO ...` streams straight
 -- from an index scan: memory does not grow with the number of events.
@@ -74,19 +74,18 @@ BEGIN ATOMIC
      ORDER BY e.occurred_at, e.id;
 END;
 
+-- export_csv() reads export() through a cursor planned for the arguments
+-- given and for its first rows (index order, no sort), and returns its rows as
+-- CSV lines, one per call (src/reading.rs): called as documented, in the
+-- SELECT list, its memory does not grow with the number of events. A SQL
+-- function there is not inlined, and PostgreSQL 15 (as every version before
+-- 18) plans it once for any argument: a sort of the whole selection.
+-- Not SECURITY DEFINER: it reads with the caller's rights, as export() does.
 CREATE FUNCTION audit_log.export_csv(since timestamptz DEFAULT NULL,
                                      until timestamptz DEFAULT NULL,
                                      actor text DEFAULT NULL,
                                      entity text DEFAULT NULL,
                                      action text DEFAULT NULL)
 RETURNS SETOF text
-LANGUAGE sql STABLE
-BEGIN ATOMIC
-    SELECT 'id,occurred_at,tx_id,actor,db_user,application_name,client_addr,entity,entity_id,action,changed_fields,old_values,new_values,context'
-    UNION ALL
-    (SELECT audit_log.csv_line(ARRAY[x.id, x.occurred_at, x.tx_id, x.actor, x.db_user, x.application_name,
-                                     x.client_addr, x.entity, x.entity_id, x.action, x.changed_fields,
-                                     x.old_values, x.new_values, x.context])
-       FROM audit_log.export(export_csv.since, export_csv.until, export_csv.actor,
-                             export_csv.entity, export_csv.action) AS x);
-END;
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'audit_log_export_csv';
