@@ -18,8 +18,9 @@ import platform
 import statistics
 import subprocess
 import sys
-import threading
 import time
+
+from backend import run_statement
 
 PSQL = os.path.join(os.environ["PG_BINDIR"], "psql")
 EVENTS = int(sys.argv[1])
@@ -150,41 +151,13 @@ def run_copy(sql):
     """Runs a COPY ... TO STDOUT (or a SELECT), returning (seconds, bytes, peak
     private KiB of the backend, bytes it wrote to temporary files)."""
     temp_before = temp_bytes()
-    proc = subprocess.Popen([PSQL, "-X", "-q", "-At", "-c", "SELECT pg_backend_pid()", "-c", sql],
-                            stdout=subprocess.PIPE)
-    pid = int(proc.stdout.readline())
-    peak = [0]
-    done = threading.Event()
-
-    def watch():
-        while not done.is_set():
-            try:
-                with open(f"/proc/{pid}/status") as status:
-                    for line in status:
-                        if line.startswith("RssAnon:"):
-                            peak[0] = max(peak[0], int(line.split()[1]))
-            except FileNotFoundError:
-                return
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    started = time.monotonic()
-    size = 0
-    while chunk := proc.stdout.read(1 << 20):
-        size += len(chunk)
-    proc.wait()
-    elapsed = time.monotonic() - started
-    done.set()
-    watcher.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"failed: {sql}")
+    elapsed, size, peak, pid = run_statement([PSQL], sql)
     # The backend reports its temporary files as it exits.
     for _ in range(50):
         if not os.path.exists(f"/proc/{pid}"):
             break
         time.sleep(0.02)
-    return elapsed, size, peak[0], temp_bytes() - temp_before
+    return elapsed, size, peak, temp_bytes() - temp_before
 
 
 def period_for(count):

@@ -2,7 +2,7 @@
 //! and going through pgrx's per-column conversions (a String per field,
 //! UTF-8 checks, a vector per row) would cost more than the hashing. Here a
 //! batch's tuples are deformed once, text is read in place, and what
-//! detoasting allocates is freed batch by batch.
+//! detoasting allocates, and the batch itself, are freed batch by batch.
 
 use pgrx::pg_sys;
 use pgrx::spi::{SpiCursor, SpiResult};
@@ -80,6 +80,10 @@ pub fn for_each_row(
                 Ok(())
             });
             batch_memory.reset();
+            // SPI keeps every fetched batch until SPI_finish() (pgrx never
+            // frees one): free it now, or a cursor over millions of rows
+            // would hold them all. (`table` is not read again.)
+            pg_sys::SPI_freetuptable(tuptable);
             result?;
         }
     }

@@ -7,37 +7,49 @@
 //! auditor's hands for a reason the database could have said.
 
 use audit_log_tree::format::{
-    Consistency, ConsistencyProof, EntityFilter, EntitySegment, ExportProof, Filters, ProvenEvent,
-    RevealedLeaf, Stretch, B64, CONSISTENCY_PROOF_FORMAT, EXPORT_PROOF_FORMAT,
+    Consistency, ConsistencyProof, EntityFilter, EntitySegment, ExportProofWriter, Filters,
+    RevealedLeaf, B64, CONSISTENCY_PROOF_FORMAT,
 };
 use audit_log_tree::note::Note;
-use audit_log_tree::proof::{consistency_subtrees, inclusion_subtrees, root_from_inclusion};
+use audit_log_tree::proof::{consistency_subtrees, inclusion_subtrees_of, root_from_inclusion_of};
 use audit_log_tree::{event_body_hash, header_leaf_hash, leaf, Checkpoint, Hash, SealLeaf};
 use pgrx::datum::TimestampWithTimeZone;
+use pgrx::fcinfo::pg_getarg;
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 
 use crate::event_rows::for_each_row;
+use crate::ffi::function_info_v1;
 use crate::sealing::{iso, last_seal, log_id, parse_xid8, EVENT_FIELDS};
+use crate::text::TextBuilder;
 use crate::tree_store::{root_at, subtree_hashes};
 
 /// A proof is returned as one text value, which PostgreSQL caps at 1 GB.
 const MAX_PROOF_BYTES: usize = 1 << 30;
 
-/// `audit_log.export_proof()`.
-#[allow(clippy::too_many_arguments)]
-#[pg_extern(sql = false)]
-fn audit_log_export_proof(
-    since: Option<TimestampWithTimeZone>,
-    until: Option<TimestampWithTimeZone>,
-    actor: Option<&str>,
-    entity: Option<&str>,
-    action: Option<&str>,
-    complete: Option<bool>,
-    checkpoint: Option<&str>,
-) -> String {
+function_info_v1!(pg_finfo_audit_log_export_proof_wrapper);
+
+/// `audit_log.export_proof()`. A plain fmgr function rather than a
+/// `#[pg_extern]`: the proof is written as the rows are read, straight into
+/// the text value returned (`TextBuilder`), so that the backend holds the
+/// proof once and, besides it, a few bytes per proven leaf.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_log_export_proof_wrapper(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let since: Option<TimestampWithTimeZone> = pg_getarg(fcinfo, 0);
+    let until: Option<TimestampWithTimeZone> = pg_getarg(fcinfo, 1);
+    let actor: Option<&str> = pg_getarg(fcinfo, 2);
+    let entity: Option<&str> = pg_getarg(fcinfo, 3);
+    let action: Option<&str> = pg_getarg(fcinfo, 4);
+    let complete: Option<bool> = pg_getarg(fcinfo, 5);
+    let checkpoint: Option<&str> = pg_getarg(fcinfo, 6);
     let kept = checkpoint.map(parse_checkpoint);
     let complete = complete.unwrap_or(false);
+    // In the function's own memory context: SPI's goes at Spi::connect's end.
+    let out = TextBuilder::new(1 << 16, MAX_PROOF_BYTES);
     Spi::connect(|client| {
         export_proof_with(
             client,
@@ -47,10 +59,32 @@ fn audit_log_export_proof(
             action,
             complete,
             kept,
+            out,
         )
     })
     .unwrap_or_else(|e| error!("audit_log.export_proof(): {e}"))
+    .into_datum()
 }
+
+fn too_big<T>(_: std::io::Error) -> T {
+    ereport!(
+        ERROR,
+        PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        "the proof would exceed 1 GB",
+        "Prove a shorter period, or narrow the filters."
+    );
+}
+
+/// A leaf the proof includes, in 16 bytes: its index, and where its hash is,
+/// the offset of its base64 text in the proof written so far (an exported
+/// event), or with `REVEALED` its place among the revealed leaves' hashes.
+#[derive(Clone, Copy)]
+struct KnownLeaf {
+    leaf: u64,
+    at: u32,
+}
+
+const REVEALED: u32 = 1 << 31;
 
 fn parse_checkpoint(text: &str) -> Checkpoint {
     Note::parse(text)
@@ -147,6 +181,7 @@ fn consistency_from(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn export_proof_with(
     client: &SpiClient<'_>,
     [since, until]: [Option<TimestampWithTimeZone>; 2],
@@ -155,13 +190,16 @@ fn export_proof_with(
     action: Option<&str>,
     complete: bool,
     kept: Option<Checkpoint>,
-) -> SpiResult<String> {
+    out: TextBuilder,
+) -> SpiResult<TextBuilder> {
     let tree = latest_tree(client)?;
     let filters = resolve_filters(client, since, until, actor, entity, action)?;
+    let mut proof =
+        ExportProofWriter::begin(out, &tree.checkpoint, &filters, complete).unwrap_or_else(too_big);
 
     // The selection, in the export's order, with the leaf of each sealed
     // event: export() itself, so that the proof covers what it exports.
-    let mut events: Vec<ProvenEvent> = Vec::new();
+    let mut known: Vec<KnownLeaf> = Vec::new();
     let mut unsealed: Vec<i64> = Vec::new();
     let mut cursor = client.open_cursor(
         "SELECT x.id::bigint, l.leaf_index, l.leaf_hash, x.occurred_at \
@@ -183,92 +221,88 @@ fn export_proof_with(
         let id = row.int8(0).expect("an event has an id");
         let occurred_at = row.bytes(3).unwrap_or_default();
         // The nested loop keeps export()'s order; checked, not assumed.
-        if let Some((at, previous_id)) = &previous {
+        if let Some((at, previous_id)) = &mut previous {
             if (at.as_slice(), *previous_id) > (occurred_at, id) {
                 error!("audit_log.export_proof(): the selection came out of export() order");
             }
+            at.clear();
+            at.extend_from_slice(occurred_at);
+            *previous_id = id;
+        } else {
+            previous = Some((occurred_at.to_vec(), id));
         }
-        previous = Some((occurred_at.to_vec(), id));
         match (row.int8(1), row.bytes(2)) {
             (Some(leaf), Some(hash)) => {
                 let hash: Hash = hash.try_into().unwrap_or_else(|_| damaged(leaf as u64));
-                events.push(ProvenEvent(id, leaf as u64, B64(hash)));
+                let at = proof.event(id, leaf as u64, &hash).unwrap_or_else(too_big);
+                known.push(KnownLeaf {
+                    leaf: leaf as u64,
+                    at: at as u32,
+                });
             }
             _ => unsealed.push(id),
         }
         Ok(())
     })?;
     drop(cursor);
+    proof.unsealed(&unsealed).unwrap_or_else(too_big);
+    drop(unsealed);
 
-    let mut known: Vec<(u64, Hash)> = events.iter().map(|e| (e.1, e.2 .0)).collect();
-    known.sort_unstable_by_key(|(leaf, _)| *leaf);
-    if known.windows(2).any(|pair| pair[0].0 == pair[1].0) {
-        damaged(known[0].0);
+    known.sort_unstable_by_key(|k| k.leaf);
+    if let Some(pair) = known.windows(2).find(|pair| pair[0].leaf == pair[1].leaf) {
+        damaged(pair[0].leaf);
     }
 
-    let stretch = if complete {
-        let stretch = reveal_stretch(client, &tree, [since, until], &known)?;
-        known.extend(stretch.1);
-        known.sort_unstable_by_key(|(leaf, _)| *leaf);
-        Some(stretch.0)
-    } else {
-        None
-    };
+    let mut revealed: Vec<Hash> = Vec::new();
+    if complete {
+        for (leaf, hash) in reveal_stretch(client, &tree, [since, until], &known, &mut proof)? {
+            known.push(KnownLeaf {
+                leaf,
+                at: REVEALED | revealed.len() as u32,
+            });
+            revealed.push(hash);
+        }
+        known.sort_unstable_by_key(|k| k.leaf);
+    }
 
-    let indexes: Vec<u64> = known.iter().map(|(leaf, _)| *leaf).collect();
-    let subtrees = inclusion_subtrees(tree.size, &indexes)
+    let subtrees = inclusion_subtrees_of(tree.size, &known, |k| k.leaf)
         .unwrap_or_else(|message| error!("audit_log.export_proof(): {message}"));
     let hashes = subtree_hashes(client, &subtrees)?;
-    if !known.is_empty() && root_from_inclusion(tree.size, &known, &hashes).ok() != Some(tree.root)
-    {
-        ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
-            "the stored tree does not give its own root: no proof can be made",
-            "Run audit_log.verify()."
-        );
-    }
-
-    // What the proof does not carry goes before it is written: the backend
-    // holds little more than the proof.
-    drop(known);
-    drop(indexes);
     drop(subtrees);
+    if !known.is_empty() {
+        let written = proof.get_ref().as_bytes();
+        let hash_of = |k: &KnownLeaf| {
+            if k.at & REVEALED != 0 {
+                revealed[(k.at & !REVEALED) as usize]
+            } else {
+                let at = k.at as usize;
+                written
+                    .get(at..at + 44)
+                    .and_then(B64::decode)
+                    .map_or([0; 32], |hash| hash.0)
+            }
+        };
+        if root_from_inclusion_of(tree.size, &known, |k| k.leaf, hash_of, &hashes).ok()
+            != Some(tree.root)
+        {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                "the stored tree does not give its own root: no proof can be made",
+                "Run audit_log.verify()."
+            );
+        }
+    }
+    drop(known);
+    drop(revealed);
+
     let consistency = match kept {
         Some(kept) => Some(consistency_from(client, &tree, &kept)?),
         None => None,
     };
-    let proof = ExportProof {
-        format: EXPORT_PROOF_FORMAT.into(),
-        checkpoint: tree.checkpoint,
-        filters,
-        complete,
-        events,
-        unsealed,
-        stretch,
-        hashes: hashes.into_iter().map(B64).collect(),
-        consistency,
-    };
-    // Written into a buffer sized for it, not one grown by doubling.
-    let estimate = 4096
-        + proof.events.len() * 72
-        + proof.unsealed.len() * 12
-        + proof.hashes.len() * 48
-        + proof.stretch.as_ref().map_or(0, |s| s.leaves.len() * 400);
-    let mut json = Vec::with_capacity(estimate.min(MAX_PROOF_BYTES));
-    serde_json::to_writer(&mut json, &proof)
-        .unwrap_or_else(|e| error!("audit_log.export_proof(): {e}"));
-    drop(proof);
-    let json = String::from_utf8(json).unwrap_or_else(|e| error!("audit_log.export_proof(): {e}"));
-    if json.len() >= MAX_PROOF_BYTES {
-        ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            "the proof would exceed 1 GB",
-            "Prove a shorter period, or narrow the filters."
-        );
-    }
-    Ok(json)
+    Ok(proof
+        .finish(&hashes, consistency.as_ref())
+        .unwrap_or_else(too_big))
 }
 
 fn damaged(leaf: u64) -> ! {
@@ -345,15 +379,16 @@ fn resolve_filters(
 /// seal leaf sealed at or before `since` (nothing before it can be of the
 /// period: its events ended before it was sealed), through the block of the
 /// first seal leaf whose horizon is at or after `until` and the seal leaf
-/// that closes that block. Every leaf of it not exported is revealed: seal
-/// leaves whole, events by header and body hash. Returns the stretch and the
+/// that closes that block. Every leaf of it not exported is revealed (seal
+/// leaves whole, events by header and body hash) into the proof. Returns the
 /// revealed leaves' hashes.
 fn reveal_stretch(
     client: &SpiClient<'_>,
     tree: &Tree,
     [since, until]: [Option<TimestampWithTimeZone>; 2],
-    exported: &[(u64, Hash)],
-) -> SpiResult<(Stretch, Vec<(u64, Hash)>)> {
+    exported: &[KnownLeaf],
+    proof: &mut ExportProofWriter<TextBuilder>,
+) -> SpiResult<Vec<(u64, Hash)>> {
     let bounds = client
         .select(
             "SELECT coalesce((SELECT s.seal_leaf_index FROM audit_log.tree_seals s \
@@ -408,7 +443,9 @@ fn reveal_stretch(
         );
     }
 
-    let mut revealed = Vec::new();
+    proof
+        .stretch_begin(first as u64, end as u64, open)
+        .unwrap_or_else(too_big);
     let mut hashes = Vec::new();
     let query = format!(
         "SELECT {EVENT_FIELDS}, l.leaf_index, l.leaf_hash, l.event_id \
@@ -417,7 +454,6 @@ fn reveal_stretch(
     );
     let mut cursor = client.open_cursor(&query, &[first.into(), end.into()]);
     let mut expected = first;
-    let mut size_so_far = 0usize;
     for_each_row(&mut cursor, |row| {
         let index = row.int8(14).unwrap_or(-1);
         if index != expected {
@@ -429,7 +465,7 @@ fn reveal_stretch(
             .and_then(|h| h.try_into().ok())
             .unwrap_or_else(|| damaged(index as u64));
         if exported
-            .binary_search_by_key(&(index as u64), |(leaf, _)| *leaf)
+            .binary_search_by_key(&(index as u64), |k| k.leaf)
             .is_ok()
         {
             return Ok(());
@@ -489,34 +525,15 @@ fn reveal_stretch(
                 "Run audit_log.verify(): it names the event."
             );
         }
-        size_so_far += 400;
-        if size_so_far >= MAX_PROOF_BYTES {
-            ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                format!(
-                    "a complete proof of this period would reveal {} leaves, more than 1 GB",
-                    end - first
-                ),
-                "Prove a shorter period."
-            );
-        }
+        proof.stretch_leaf(&leaf).unwrap_or_else(too_big);
         hashes.push((index as u64, hash));
-        revealed.push(leaf);
         Ok(())
     })?;
     if expected != end {
         damaged(expected as u64);
     }
-    Ok((
-        Stretch {
-            first: first as u64,
-            end: end as u64,
-            open,
-            leaves: revealed,
-        },
-        hashes,
-    ))
+    proof.stretch_end().unwrap_or_else(too_big);
+    Ok(hashes)
 }
 
 /// `audit_log.consistency_proof()`.

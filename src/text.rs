@@ -196,3 +196,87 @@ macro_rules! passed_as_datums {
 }
 
 passed_as_datums!(DbText, DbTextArray);
+
+/// utils/memutils.h: the most one palloc() gives.
+const MAX_ALLOC_SIZE: usize = 0x3fff_ffff;
+
+/// A `text` value written through `io::Write` straight into palloc'd memory,
+/// so that a large result (a proof) exists once, as the value returned,
+/// rather than once in Rust and again as its `text` copy.
+///
+/// The memory belongs to the context current when the builder is made (the
+/// function's result context: make it before `Spi::connect`); an error
+/// frees it with that context.
+pub struct TextBuilder {
+    value: *mut u8,
+    len: usize,
+    capacity: usize,
+    limit: usize,
+}
+
+impl TextBuilder {
+    /// A builder room for `capacity` bytes, never more than `limit` (below
+    /// 1 GB, PostgreSQL's cap for one value); beyond it writes fail.
+    ///
+    /// # Safety
+    /// Allocates in the current memory context, which must outlive the
+    /// builder and the datum it gives.
+    pub unsafe fn new(capacity: usize, limit: usize) -> TextBuilder {
+        let limit = limit.min(MAX_ALLOC_SIZE - pg_sys::VARHDRSZ);
+        let capacity = capacity.clamp(64, limit);
+        TextBuilder {
+            value: pg_sys::palloc(pg_sys::VARHDRSZ + capacity).cast(),
+            len: 0,
+            capacity,
+            limit,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes after the header were written.
+        unsafe { std::slice::from_raw_parts(self.value.add(pg_sys::VARHDRSZ), self.len) }
+    }
+
+    /// The `text` datum, in the builder's memory context.
+    pub fn into_datum(self) -> pg_sys::Datum {
+        // SAFETY: the value holds its header and `len` bytes.
+        unsafe {
+            pgrx::varlena::set_varsize_4b(self.value.cast(), (pg_sys::VARHDRSZ + self.len) as i32);
+        }
+        pg_sys::Datum::from(self.value)
+    }
+}
+
+impl std::io::Write for TextBuilder {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let needed = self.len + bytes.len();
+        if needed > self.limit {
+            return Err(std::io::Error::other(
+                "the text value would exceed its limit",
+            ));
+        }
+        if needed > self.capacity {
+            // Doubling: a large chunk is realloc()ed, by remapping its pages
+            // rather than copying them.
+            let capacity = needed.max(self.capacity * 2).min(self.limit);
+            // SAFETY: the value was palloc'd by new(), in a live context.
+            self.value =
+                unsafe { pg_sys::repalloc(self.value.cast(), pg_sys::VARHDRSZ + capacity).cast() };
+            self.capacity = capacity;
+        }
+        // SAFETY: room for `bytes` after `len` was just made.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.value.add(pg_sys::VARHDRSZ + self.len),
+                bytes.len(),
+            );
+        }
+        self.len = needed;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

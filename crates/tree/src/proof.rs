@@ -28,26 +28,43 @@ pub fn split(n: u64) -> u64 {
 /// (left before right), then the hash of a child holding none. For one leaf
 /// that is RFC 9162's inclusion path (section 2.1.3.1), bottom-up.
 pub fn inclusion_subtrees(size: u64, known: &[u64]) -> Result<Vec<Subtree>, String> {
-    check_known(size, known)?;
+    inclusion_subtrees_of(size, known, |&index| index)
+}
+
+/// `inclusion_subtrees` for leaves kept in some other shape (sorted by the
+/// index `index_of` gives): the prover keeps a few bytes per leaf, not a copy
+/// of every index.
+pub fn inclusion_subtrees_of<K>(
+    size: u64,
+    known: &[K],
+    index_of: impl Fn(&K) -> u64 + Copy,
+) -> Result<Vec<Subtree>, String> {
+    check_known(size, known, index_of)?;
     let mut out = Vec::new();
     if size > 0 && !known.is_empty() {
-        collect_inclusion(0, size, known, &mut out);
+        collect_inclusion(0, size, known, index_of, &mut out);
     }
     Ok(out)
 }
 
-fn collect_inclusion(start: u64, end: u64, known: &[u64], out: &mut Vec<Subtree>) {
+fn collect_inclusion<K>(
+    start: u64,
+    end: u64,
+    known: &[K],
+    index_of: impl Fn(&K) -> u64 + Copy,
+    out: &mut Vec<Subtree>,
+) {
     if end - start == 1 {
         return;
     }
     let middle = start + split(end - start);
-    let cut = known.partition_point(|&i| i < middle);
+    let cut = known.partition_point(|k| index_of(k) < middle);
     let (left, right) = known.split_at(cut);
     if !left.is_empty() {
-        collect_inclusion(start, middle, left, out);
+        collect_inclusion(start, middle, left, index_of, out);
     }
     if !right.is_empty() {
-        collect_inclusion(middle, end, right, out);
+        collect_inclusion(middle, end, right, index_of, out);
     }
     if left.is_empty() {
         out.push((start, middle));
@@ -65,13 +82,24 @@ pub fn root_from_inclusion(
     known: &[(u64, Hash)],
     proof: &[Hash],
 ) -> Result<Hash, String> {
-    let indexes: Vec<u64> = known.iter().map(|(index, _)| *index).collect();
-    check_known(size, &indexes)?;
+    root_from_inclusion_of(size, known, |(index, _)| *index, |(_, hash)| *hash, proof)
+}
+
+/// `root_from_inclusion` for leaves kept in some other shape: `index_of` and
+/// `hash_of` give each one's index (sorted, distinct) and hash.
+pub fn root_from_inclusion_of<K>(
+    size: u64,
+    known: &[K],
+    index_of: impl Fn(&K) -> u64 + Copy,
+    hash_of: impl Fn(&K) -> Hash + Copy,
+    proof: &[Hash],
+) -> Result<Hash, String> {
+    check_known(size, known, index_of)?;
     if known.is_empty() {
         return Err("an inclusion proof needs at least one leaf".into());
     }
     let mut hashes = proof.iter();
-    let root = fold_inclusion(0, size, known, &mut hashes)?;
+    let root = fold_inclusion(0, size, known, index_of, hash_of, &mut hashes)?;
     if hashes.next().is_some() {
         return Err(format!(
             "the proof has more hashes than a tree of {size} leaves needs for these leaves"
@@ -80,27 +108,33 @@ pub fn root_from_inclusion(
     Ok(root)
 }
 
-fn fold_inclusion(
+fn fold_inclusion<K>(
     start: u64,
     end: u64,
-    known: &[(u64, Hash)],
+    known: &[K],
+    index_of: impl Fn(&K) -> u64 + Copy,
+    hash_of: impl Fn(&K) -> Hash + Copy,
     proof: &mut std::slice::Iter<'_, Hash>,
 ) -> Result<Hash, String> {
     if end - start == 1 {
-        return Ok(known[0].1);
+        return Ok(hash_of(&known[0]));
     }
     let middle = start + split(end - start);
-    let cut = known.partition_point(|(i, _)| *i < middle);
+    let cut = known.partition_point(|k| index_of(k) < middle);
     let (left, right) = known.split_at(cut);
     let left_hash = if left.is_empty() {
         None
     } else {
-        Some(fold_inclusion(start, middle, left, proof)?)
+        Some(fold_inclusion(
+            start, middle, left, index_of, hash_of, proof,
+        )?)
     };
     let right_hash = if right.is_empty() {
         None
     } else {
-        Some(fold_inclusion(middle, end, right, proof)?)
+        Some(fold_inclusion(
+            middle, end, right, index_of, hash_of, proof,
+        )?)
     };
     let mut next = || {
         proof
@@ -119,12 +153,16 @@ fn fold_inclusion(
     Ok(node_hash(&left_hash, &right_hash))
 }
 
-fn check_known(size: u64, known: &[u64]) -> Result<(), String> {
-    if known.windows(2).any(|pair| pair[0] >= pair[1]) {
+fn check_known<K>(size: u64, known: &[K], index_of: impl Fn(&K) -> u64) -> Result<(), String> {
+    if known
+        .windows(2)
+        .any(|pair| index_of(&pair[0]) >= index_of(&pair[1]))
+    {
         return Err("leaf indexes must be sorted and distinct".into());
     }
     if let Some(last) = known.last() {
-        if *last >= size {
+        let last = index_of(last);
+        if last >= size {
             return Err(format!("leaf {last} is beyond a tree of {size} leaves"));
         }
     }
