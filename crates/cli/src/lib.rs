@@ -2,6 +2,7 @@
 //! tests (and an auditor's own tools) can use them.
 
 pub mod csv_rows;
+pub mod csv_source;
 pub mod export_check;
 pub mod key_files;
 pub mod keys;

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use audit_log_cli::{export_check, key_files, keys, witness};
+use audit_log_cli::{csv_source, export_check, key_files, keys, witness};
 use audit_log_tree::note::{Note, MAX_NOTE_BYTES};
 use clap::{Parser, Subcommand};
 
@@ -28,6 +28,8 @@ enum Command {
     },
     /// Check an export against a checkpoint with an inclusion proof.
     VerifyExport {
+        /// The export, as `\copy` or export_csv() wrote it, or compressed
+        /// with zstd (an archive's .csv.zst)
         #[arg(long, value_name = "F")]
         csv: PathBuf,
         #[arg(long, value_name = "F")]
@@ -150,6 +152,9 @@ fn verify_export(csv: &Path, proof: &Path, checkpoint: &Path, key: Option<&Path>
         let file = std::fs::File::open(csv)
             .map_err(|error| format!("cannot read {}: {error}", csv.display()))?;
         let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let csv_bytes = csv_source::open(csv_source::Counted::new(file, read.clone()))
+            .map_err(|error| format!("cannot read {}: {error}", csv.display()))?;
         let bar = indicatif::ProgressBar::new(length);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -161,13 +166,10 @@ fn verify_export(csv: &Path, proof: &Path, checkpoint: &Path, key: Option<&Path>
         if length < 16 << 20 {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
-        let report = export_check::verify_export(
-            std::io::BufReader::with_capacity(1 << 20, file),
-            &proof,
-            &kept,
-            key.as_ref(),
-            |bytes| bar.set_position(bytes),
-        )?;
+        // The bar follows the file as stored, compressed or not.
+        let report = export_check::verify_export(csv_bytes, &proof, &kept, key.as_ref(), |_| {
+            bar.set_position(read.get())
+        })?;
         bar.finish_and_clear();
         Ok(if report.problems.is_empty() {
             Ok(report.summary())
