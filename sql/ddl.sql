@@ -102,7 +102,7 @@ AS $$
       FROM pg_class c
      WHERE c.relnamespace = 'audit_log'::regnamespace
        AND c.relname IN ('events', 'log_identity', 'tree_leaves', 'tree_seals', 'tree_nodes',
-                         'tree_signatures', 'restored_trails')
+                         'tree_signatures', 'restored_trails', 'legal_holds', 'legal_hold_releases')
        AND c.relkind = 'r'
 $$;
 

@@ -41,12 +41,12 @@ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF upper(action) IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL') THEN
+    IF upper(action) IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL', 'HOLD', 'RELEASE', 'ARCHIVE') THEN
         RETURN upper(action);
     END IF;
     RAISE EXCEPTION 'unknown action "%"', action
         USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'Use INSERT, UPDATE, DELETE, TRUNCATE, TRACK, UNTRACK or DDL (in any case).';
+              HINT = 'Use INSERT, UPDATE, DELETE, TRUNCATE, TRACK, UNTRACK, DDL, HOLD, RELEASE or ARCHIVE (in any case).';
 END
 $$;
 

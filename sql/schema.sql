@@ -21,7 +21,7 @@ CREATE TABLE audit_log.events (
     changed_fields   text[],
     CONSTRAINT events_pkey PRIMARY KEY (id),
     CONSTRAINT events_action_check CHECK (action IN
-        ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL'))
+        ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL', 'HOLD', 'RELEASE', 'ARCHIVE'))
 );
 ALTER SEQUENCE audit_log.events_id_seq OWNED BY audit_log.events.id;
 

@@ -17,6 +17,7 @@ mod jsonb;
 mod moves;
 mod proofs;
 mod reading;
+mod retention;
 mod seal_worker;
 mod sealing;
 mod settings;
@@ -64,6 +65,11 @@ extension_sql_file!(
     "../sql/proofs.sql",
     name = "proofs",
     requires = ["integrity"]
+);
+extension_sql_file!(
+    "../sql/retention.sql",
+    name = "retention",
+    requires = ["schema"]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

@@ -1,0 +1,130 @@
+-- Retention (API section 8): legal holds. While any hold is on, nothing can
+-- be archived or dropped. A hold and its release are rows of their own
+-- append-only tables and events of the trail (HOLD, RELEASE), written in the
+-- same transaction.
+
+CREATE SEQUENCE audit_log.legal_holds_hold_id_seq;
+CREATE TABLE audit_log.legal_holds (
+    hold_id  bigint      NOT NULL DEFAULT pg_catalog.nextval('audit_log.legal_holds_hold_id_seq'),
+    reason   text        NOT NULL,
+    held_at  timestamptz NOT NULL,
+    held_by  text        NOT NULL,
+    CONSTRAINT legal_holds_pkey PRIMARY KEY (hold_id)
+);
+ALTER SEQUENCE audit_log.legal_holds_hold_id_seq OWNED BY audit_log.legal_holds.hold_id;
+
+-- A release is a row of its own rather than an UPDATE: both tables stay append-only.
+CREATE TABLE audit_log.legal_hold_releases (
+    hold_id      bigint      NOT NULL,
+    released_at  timestamptz NOT NULL,
+    released_by  text        NOT NULL,
+    CONSTRAINT legal_hold_releases_pkey PRIMARY KEY (hold_id),
+    CONSTRAINT legal_hold_releases_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES audit_log.legal_holds
+);
+
+SELECT pg_catalog.pg_extension_config_dump('audit_log.legal_holds', '');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.legal_holds_hold_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.legal_hold_releases', '');
+
+CREATE FUNCTION audit_log.refuse_hold_change() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION '%.% is append-only: % is not allowed', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Holds are placed with audit_log.legal_hold() and lifted with audit_log.release_hold().';
+END
+$$;
+CREATE TRIGGER legal_holds_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.legal_holds
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_hold_change();
+CREATE TRIGGER legal_hold_releases_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.legal_hold_releases
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_hold_change();
+ALTER TABLE audit_log.legal_holds ENABLE ALWAYS TRIGGER legal_holds_append_only;
+ALTER TABLE audit_log.legal_hold_releases ENABLE ALWAYS TRIGGER legal_hold_releases_append_only;
+
+-- Every hold, lifted or not; a hold is on while released_at is NULL.
+CREATE VIEW audit_log.holds AS
+SELECT h.hold_id, h.reason, h.held_at, h.held_by, r.released_at, r.released_by,
+       r.hold_id IS NULL AS active
+  FROM audit_log.legal_holds h
+  LEFT JOIN audit_log.legal_hold_releases r ON r.hold_id = h.hold_id;
+
+-- The HOLD, RELEASE and ARCHIVE events. Not granted to anyone.
+CREATE FUNCTION audit_log.record_retention(action text, entity_id jsonb, old_values jsonb, new_values jsonb)
+RETURNS void
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'audit_log_record_retention';
+
+-- Who acts, as a hold records it: the application's actor when one is set,
+-- else the database user.
+CREATE FUNCTION audit_log.acting_user()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(nullif(current_setting('audit_log.actor', true), ''), session_user::text)
+$$;
+
+CREATE FUNCTION audit_log.legal_hold(reason text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_hold bigint;
+BEGIN
+    IF reason IS NULL THEN
+        RAISE EXCEPTION 'audit_log.legal_hold(): reason must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Say why the trail must be kept: a case, a request, an inspection.';
+    END IF;
+    IF btrim(reason) = '' THEN
+        RAISE EXCEPTION 'audit_log.legal_hold(): reason must not be empty'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Say why the trail must be kept: a case, a request, an inspection.';
+    END IF;
+    IF octet_length(reason) > 1024 THEN
+        RAISE EXCEPTION 'audit_log.legal_hold(): reason is % bytes long, more than 1024', octet_length(reason)
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+    INSERT INTO audit_log.legal_holds (reason, held_at, held_by)
+    VALUES (reason, statement_timestamp(), audit_log.acting_user())
+    RETURNING hold_id INTO new_hold;
+    PERFORM audit_log.record_retention('HOLD', jsonb_build_object('hold_id', new_hold), NULL,
+                                       jsonb_build_object('hold_id', new_hold, 'reason', reason));
+    RETURN new_hold;
+END
+$$;
+
+CREATE FUNCTION audit_log.release_hold(hold_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    held audit_log.legal_holds;
+BEGIN
+    IF release_hold.hold_id IS NULL THEN
+        RAISE EXCEPTION 'audit_log.release_hold(): hold_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO held FROM audit_log.legal_holds h WHERE h.hold_id = release_hold.hold_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'audit_log.release_hold(): there is no legal hold %', release_hold.hold_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'audit_log.holds lists the holds and their ids.';
+    END IF;
+    BEGIN
+        INSERT INTO audit_log.legal_hold_releases (hold_id, released_at, released_by)
+        VALUES (held.hold_id, statement_timestamp(), audit_log.acting_user());
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'audit_log.release_hold(): legal hold % is already released', held.hold_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END;
+    PERFORM audit_log.record_retention('RELEASE', jsonb_build_object('hold_id', held.hold_id),
+                                       jsonb_build_object('hold_id', held.hold_id, 'reason', held.reason), NULL);
+END
+$$;
