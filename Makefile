@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install install-cli lint bench-reading bench-capture bench-ddl bench-integrity reliability-long
+.PHONY: demo test setup install install-cli lint bench-reading bench-capture bench-ddl bench-integrity bench-sizing reliability-long
 
 demo:
 	bash scripts/demo.sh
@@ -37,6 +37,9 @@ bench-ddl:
 
 bench-integrity:
 	bash bench/integrity.sh
+
+bench-sizing:
+	bash bench/sizing.sh
 
 # The reliability tests in long mode (docs/reliability.md), on PostgreSQL 15.
 reliability-long: setup
