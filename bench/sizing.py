@@ -65,27 +65,22 @@ def main():
     events = lambda: int(psql("SELECT count(*) FROM audit_log.events"))
     rows = []
 
-    # One row per transaction, as a web application writes.
-    single = lambda t: (f"DO $$ BEGIN FOR i IN 1..{SINGLE} LOOP "
-                        f"INSERT INTO {t} VALUES ({ROW.format(i='i')}); COMMIT; END LOOP; END $$")
-    start = events()
-    plain, tracked = side_by_side(single)
-    rows.append((f"INSERT, one row per transaction ({SINGLE:,})", events() - start, plain, tracked))
-
-    bulk = lambda t: f"INSERT INTO {t} SELECT {ROW.format(i='i')} FROM generate_series({SINGLE + 1}, {SINGLE + ROWS}) AS i"
-    start = events()
-    plain, tracked = side_by_side(bulk)
-    rows.append((f"INSERT ... SELECT of {ROWS:,} rows", events() - start, plain, tracked))
-
-    update = lambda t: f"UPDATE {t} SET balance = balance + 1, updated_at = now() WHERE id > {SINGLE}"
-    start = events()
-    plain, tracked = side_by_side(update)
-    rows.append((f"UPDATE of {ROWS:,} rows (two columns)", events() - start, plain, tracked))
-
-    delete = lambda t: f"DELETE FROM {t} WHERE id > {SINGLE}"
-    start = events()
-    plain, tracked = side_by_side(delete)
-    rows.append((f"DELETE of {ROWS:,} rows", events() - start, plain, tracked))
+    workloads = [
+        # One row per transaction, as a web application writes.
+        (f"INSERT, one row per transaction ({SINGLE:,})",
+         lambda t: f"DO $$ BEGIN FOR i IN 1..{SINGLE} LOOP "
+                   f"INSERT INTO {t} VALUES ({ROW.format(i='i')}); COMMIT; END LOOP; END $$"),
+        (f"INSERT ... SELECT of {ROWS:,} rows",
+         lambda t: f"INSERT INTO {t} SELECT {ROW.format(i='i')} "
+                   f"FROM generate_series({SINGLE + 1}, {SINGLE + ROWS}) AS i"),
+        (f"UPDATE of {ROWS:,} rows (two columns)",
+         lambda t: f"UPDATE {t} SET balance = balance + 1, updated_at = now() WHERE id > {SINGLE}"),
+        (f"DELETE of {ROWS:,} rows", lambda t: f"DELETE FROM {t} WHERE id > {SINGLE}"),
+    ]
+    for label, statement in workloads:
+        start = events()
+        plain, tracked = side_by_side(statement)
+        rows.append((label, events() - start, plain, tracked))
 
     psql("VACUUM ANALYZE audit_log.events")
     total = events()
