@@ -125,6 +125,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END;
     PERFORM audit_log.record_retention('RELEASE', jsonb_build_object('hold_id', held.hold_id),
-                                       jsonb_build_object('hold_id', held.hold_id, 'reason', held.reason), NULL);
+                                       jsonb_build_object('hold_id', held.hold_id, 'reason', held.reason),
+                                       jsonb_build_object('hold_id', held.hold_id));
 END
 $$;
