@@ -252,12 +252,14 @@ unsafe fn record_changes(noted: &Noted, command_tag: &CStr, parsetree: *mut pg_s
         .map(|oid| pg_sys::Oid::from(*oid))
         .collect();
     // The log and the sealed tree live in the log's schema, guarded by
-    // triggers that must stay as they are.
-    let log_schema = pg_sys::get_rel_namespace(storage::objects().events);
-    let guards_touched = noted
-        .invalidated
-        .iter()
-        .any(|oid| pg_sys::get_rel_namespace(pg_sys::Oid::from(*oid)) == log_schema);
+    // triggers that must stay as they are. Found by name: the log itself
+    // may be missing for a moment (renamed to become a partition).
+    let log_schema = pg_sys::get_namespace_oid(c"audit_log".as_ptr(), true);
+    let guards_touched = log_schema != pg_sys::InvalidOid
+        && noted
+            .invalidated
+            .iter()
+            .any(|oid| pg_sys::get_rel_namespace(pg_sys::Oid::from(*oid)) == log_schema);
     let watch_roots = function_oid(WATCH_ROOTS);
     let roots_under = |command_id| {
         datum_oids(under_snapshot(command_id, || {

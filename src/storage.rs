@@ -180,6 +180,10 @@ const EVENT_COLUMNS: [&str; 14] = [
 /// what opening allocates. Closed when the statement's own executor ends
 /// (see executor_ending), before a utility command, before commit, or
 /// forgotten on abort, whose cleanup releases what it held.
+///
+/// When the log is partitioned, the writer holds the one partition that takes
+/// events of the statement's start time (every event of a statement has it),
+/// found from the partition bounds, never through executor tuple routing.
 #[derive(Clone, Copy)]
 struct Writer {
     memory: pg_sys::MemoryContext,
@@ -187,13 +191,18 @@ struct Writer {
     estate: *mut pg_sys::EState,
     result_rel: *mut pg_sys::ResultRelInfo,
     slot: *mut pg_sys::TupleTableSlot,
+    /// The occurred_at values `rel` takes: [from, to).
+    takes: (i64, i64),
 }
 
 static WRITER: BackendLocal<Cell<Option<Writer>>> = BackendLocal::new(Cell::new(None));
 
-fn writer() -> Writer {
+fn writer(occurred_at: i64) -> Writer {
     if let Some(writer) = WRITER.get().get() {
-        return writer;
+        if writer.takes.0 <= occurred_at && occurred_at < writer.takes.1 {
+            return writer;
+        }
+        close_writer();
     }
     let objects = objects();
     let writer = unsafe {
@@ -207,7 +216,8 @@ fn writer() -> Writer {
             pg_sys::ALLOCSET_DEFAULT_MAXSIZE as _,
         );
         let memory = pg_sys::MemoryContextSwitchTo(writer_memory);
-        let rel = pg_sys::table_open(objects.events, pg_sys::RowExclusiveLock as _);
+        let (target, takes) = partition_for(objects.events, occurred_at);
+        let rel = pg_sys::table_open(target, pg_sys::RowExclusiveLock as _);
         check_shape((*rel).rd_att);
         let estate = pg_sys::CreateExecutorState();
         let result_rel =
@@ -224,10 +234,71 @@ fn writer() -> Writer {
             estate,
             result_rel,
             slot,
+            takes,
         }
     };
     WRITER.get().set(Some(writer));
     writer
+}
+
+/// The relation that takes an event of `occurred_at`: the log itself, or
+/// the partition whose bounds hold it (else the default partition), with the
+/// range of values it takes. The log stays locked as an INSERT through it
+/// would lock it, so that partitions are attached and detached around writers
+/// as around any INSERT.
+unsafe fn partition_for(events: pg_sys::Oid, occurred_at: i64) -> (pg_sys::Oid, (i64, i64)) {
+    use pg_sys::PartitionRangeDatumKind::*;
+    let log = pg_sys::table_open(events, pg_sys::RowExclusiveLock as _);
+    if (*(*log).rd_rel).relkind as u8 != pg_sys::RELKIND_PARTITIONED_TABLE {
+        pg_sys::table_close(log, pg_sys::NoLock as _);
+        return (events, (i64::MIN, i64::MAX));
+    }
+    let partitions = pg_sys::RelationGetPartitionDesc(log, true);
+    let bounds = (*partitions).boundinfo;
+    // 'r': PARTITION_STRATEGY_RANGE, a constant on 15 and an enum from 16 on.
+    let found = (!bounds.is_null() && (*bounds).strategy as u8 == b'r')
+        .then(|| {
+            let count = (*bounds).ndatums as usize;
+            // Range bounds are sorted; a partition's lower bound is the
+            // previous bound, its upper bound the next one.
+            let bound = |i: usize| match **(*bounds).kind.add(i) {
+                PARTITION_RANGE_DATUM_MINVALUE => i64::MIN,
+                PARTITION_RANGE_DATUM_MAXVALUE => i64::MAX,
+                _ => (**(*bounds).datums.add(i)).value() as i64,
+            };
+            let (mut low, mut high) = (0, count);
+            while low < high {
+                let middle = (low + high) / 2;
+                if bound(middle) <= occurred_at {
+                    low = middle + 1;
+                } else {
+                    high = middle;
+                }
+            }
+            let above = low;
+            let index = match *(*bounds).indexes.add(above) {
+                index if index >= 0 => index,
+                _ => (*bounds).default_index,
+            };
+            let from = if above > 0 { bound(above - 1) } else { i64::MIN };
+            let to = if above < count { bound(above) } else { i64::MAX };
+            (index >= 0 && *(*partitions).is_leaf.add(index as usize))
+                .then(|| (*(*partitions).oids.add(index as usize), (from, to)))
+        })
+        .flatten();
+    pg_sys::table_close(log, pg_sys::NoLock as _);
+    match found {
+        Some(found) => found,
+        None => {
+            let at = CStr::from_ptr(pg_sys::timestamptz_to_str(occurred_at)).to_string_lossy();
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("audit_log.events has no partition for events written at {at}"),
+                "Its partitions are made ahead of need; one was dropped or detached by hand."
+            );
+        }
+    }
 }
 
 /// Executors running now, innermost last, by operation (SELECT, UPDATE,
@@ -315,16 +386,15 @@ pub fn forget_writer() {
 
 /// Append one event in the current transaction.
 pub fn append(event: &Event) {
-    let writer = writer();
+    let occurred_at = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    let writer = writer(occurred_at);
     unsafe {
         let desc = (*writer.rel).rd_att;
         let text = |s: &CStr| Some(pg_sys::Datum::from(pg_sys::cstring_to_text(s.as_ptr())));
         let id = nextval_internal(objects().events_seq, false);
         let mut columns: [Option<pg_sys::Datum>; 14] = [
             Some(pg_sys::Datum::from(id)),
-            Some(pg_sys::Datum::from(
-                pg_sys::GetCurrentStatementStartTimestamp(),
-            )),
+            Some(pg_sys::Datum::from(occurred_at)),
             Some(pg_sys::Datum::from(pg_sys::GetTopFullTransactionId().value)),
             settings::actor().and_then(text),
             text(&session_user()),
