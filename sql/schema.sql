@@ -75,13 +75,18 @@ CREATE TRIGGER events_append_only
 -- Events are written only by capture, below SQL, where no trigger fires. An
 -- INSERT or COPY through SQL would be a forged event, with one exception: a
 -- restore (pg_dump output, pg_restore) loads the trail into the freshly
--- created, still empty, log. Only the log's owner (a superuser) holds INSERT.
+-- created, still empty, log, or each of its partitions into the freshly
+-- attached, still empty, partition. Only the log's owner (a superuser) holds
+-- INSERT.
 CREATE FUNCTION audit_log.refuse_forged_event() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    holds_events boolean;
 BEGIN
-    IF EXISTS (SELECT 1 FROM audit_log.events) THEN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', TG_RELID::regclass) INTO holds_events;
+    IF holds_events THEN
         RAISE EXCEPTION 'audit_log.events is written only by capture: % is not allowed', TG_OP
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Only a restore into an empty log may load events.';

@@ -15,6 +15,7 @@ mod ffi;
 mod generated;
 mod jsonb;
 mod moves;
+mod partitions;
 mod proofs;
 mod reading;
 mod retention;
@@ -65,6 +66,11 @@ extension_sql_file!(
     "../sql/proofs.sql",
     name = "proofs",
     requires = ["integrity"]
+);
+extension_sql_file!(
+    "../sql/partitions.sql",
+    name = "partitions",
+    requires = ["integrity", "ddl"]
 );
 extension_sql_file!(
     "../sql/retention.sql",

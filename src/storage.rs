@@ -280,8 +280,16 @@ unsafe fn partition_for(events: pg_sys::Oid, occurred_at: i64) -> (pg_sys::Oid, 
                 index if index >= 0 => index,
                 _ => (*bounds).default_index,
             };
-            let from = if above > 0 { bound(above - 1) } else { i64::MIN };
-            let to = if above < count { bound(above) } else { i64::MAX };
+            let from = if above > 0 {
+                bound(above - 1)
+            } else {
+                i64::MIN
+            };
+            let to = if above < count {
+                bound(above)
+            } else {
+                i64::MAX
+            };
             (index >= 0 && *(*partitions).is_leaf.add(index as usize))
                 .then(|| (*(*partitions).oids.add(index as usize), (from, to)))
         })
