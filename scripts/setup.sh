@@ -8,7 +8,7 @@ source "$(dirname "$0")/common.sh"
 PGRX_VERSION=0.18.0
 PACKAGES=(
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" clang libclang-dev
-    pkg-config make python3 sudo pgbouncer zstd
+    pkg-config make python3 sudo pgbouncer zstd faketime
 )
 
 if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi

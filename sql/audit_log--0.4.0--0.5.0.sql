@@ -28,9 +28,236 @@ AS $$
     SELECT array_agg(c.oid)
       FROM pg_class c
      WHERE c.relnamespace = 'audit_log'::regnamespace
-       AND c.relname IN ('events', 'log_identity', 'tree_leaves', 'tree_seals', 'tree_nodes',
-                         'tree_signatures', 'restored_trails', 'legal_holds', 'legal_hold_releases')
-       AND c.relkind = 'r'
+       AND c.relkind IN ('r', 'p')
+       AND (c.relname IN ('events', 'log_identity', 'tree_leaves', 'tree_seals', 'tree_nodes',
+                          'tree_signatures', 'restored_trails', 'legal_holds', 'legal_hold_releases')
+            -- The log's partitions, whose guards are their own.
+            OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i
+                          WHERE i.inhparent = (SELECT e.oid FROM pg_class e
+                                                WHERE e.relnamespace = 'audit_log'::regnamespace
+                                                  AND e.relname = 'events')))
+$$;
+
+-- The DDL watch lets the extension make a new partition's guards fire always.
+CREATE OR REPLACE FUNCTION audit_log.record_ddl(before jsonb, command_tag text, roots oid[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+SET enable_seqscan = off
+AS $$
+DECLARE
+    trigger_changes jsonb;
+    touched oid[];
+    target record;
+    kept_excluded text[];
+    kept_redacted text[];
+    options_followed boolean;
+    attached jsonb := '{}';
+    part record;
+BEGIN
+    SELECT jsonb_agg(jsonb_build_object(
+               'relid', (w.value ->> 'table')::oid,
+               'trigger', w.value ->> 'name',
+               'change', CASE
+                   WHEN t.oid IS NULL THEN 'dropped'
+                   WHEN t.tgname <> w.value ->> 'name' THEN 'renamed'
+                   WHEN t.tgenabled = 'D' THEN 'disabled'
+                   WHEN t.tgenabled = 'R' THEN 'fires only under session_replication_role = replica'
+                   WHEN t.tgenabled = 'A' THEN 'fires always, also under session_replication_role = replica'
+                   ELSE 'enabled'
+               END,
+               'new_name', CASE WHEN t.tgname <> w.value ->> 'name' THEN t.tgname END))
+      INTO trigger_changes
+      FROM jsonb_each(before -> 'triggers') AS w
+      LEFT JOIN LATERAL (SELECT t.oid, t.tgname, t.tgenabled FROM pg_trigger t
+                          WHERE t.oid = w.key::oid OFFSET 0) AS t ON true
+     WHERE (t.oid IS NULL
+            -- A trigger that went with its table is part of the table's drop.
+            AND (SELECT true FROM pg_class c WHERE c.oid = (w.value ->> 'table')::oid LIMIT 1))
+        OR t.tgname <> w.value ->> 'name'
+        OR t.tgenabled::text <> w.value ->> 'enabled';
+
+    -- A guard made to fire always is what the extension makes of every new
+    -- partition's guards (src/partitions.rs); any other change is refused.
+    SELECT (c ->> 'relid')::oid::regclass AS guarded INTO target
+      FROM jsonb_array_elements(trigger_changes) AS c
+     WHERE (c ->> 'relid')::oid = ANY (audit_log.guarded_tables())
+       AND c ->> 'change' <> 'fires always, also under session_replication_role = replica'
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the triggers that keep % append-only cannot be disabled, renamed or dropped', target.guarded
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+
+    -- An inheritance child (CREATE TABLE ... INHERITS, ALTER TABLE ...
+    -- INHERIT) holds rows that the tracked table's queries reach but its
+    -- capture triggers never see: refused.
+    SELECT i.inhrelid::regclass AS child, t.relid AS parent INTO part
+      FROM unnest(roots) AS r
+     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
+     CROSS JOIN LATERAL (SELECT i.inhrelid FROM pg_inherits i
+                          WHERE i.inhparent = t.relid
+                            AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+                         OFFSET 0) AS i
+     WHERE NOT (before -> 'children') ? i.inhrelid::oid::text
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % cannot inherit from tracked table %', part.child, part.parent
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Its rows would be read and changed through the tracked table without being captured.',
+                  HINT = 'Use a partition (PARTITION OF) instead: partitions are captured as their tracked table.';
+    END IF;
+
+    -- Tables the command worked on (none for DROP: those are found missing).
+    IF command_tag NOT LIKE 'DROP %' THEN
+        SELECT array_agg(DISTINCT c.objid) INTO touched
+          FROM pg_event_trigger_ddl_commands() AS c
+         WHERE c.classid = 'pg_class'::regclass;
+    END IF;
+
+    -- Partitions that joined a tracked table (CREATE TABLE ... PARTITION OF,
+    -- ATTACH PARTITION) get its TRUNCATE trigger (row triggers are cloned by
+    -- PostgreSQL); one that was tracked on its own is untracked first. Not
+    -- while the table has no capture trigger: a restore attaches partitions
+    -- before it creates the triggers it dumped, the partitions' included.
+    FOR part IN
+        SELECT t.relid AS root, p.relid AS partition
+          FROM unnest(roots) AS r
+         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = r::regclass OFFSET 0) AS t
+         CROSS JOIN LATERAL pg_partition_tree(t.relid) AS p
+         WHERE (SELECT true FROM pg_trigger tg
+                 WHERE tg.tgrelid = t.relid
+                   AND tg.tgfoid = 'audit_log.capture_row()'::regprocedure
+                 LIMIT 1)
+           AND (SELECT c.relkind FROM pg_class c WHERE c.oid = p.relid) IN ('r', 'p')
+           AND p.relid <> t.relid
+           AND (t.relid::oid = ANY (touched) OR p.relid::oid = ANY (touched))
+           -- New to this table's tree (a trigger dropped by hand stays dropped).
+           AND (before #>> ARRAY['tables', p.relid::oid::text, 'root'])::oid IS DISTINCT FROM t.relid::oid
+           AND (SELECT true FROM pg_trigger tg
+                 WHERE tg.tgrelid = p.relid
+                   AND tg.tgname = 'audit_log_truncate_' || t.relid::oid
+                 LIMIT 1) IS NULL
+         ORDER BY p.relid::text
+    LOOP
+        IF EXISTS (SELECT 1 FROM audit_log.tracked t WHERE t.relid = part.partition) THEN
+            PERFORM audit_log.untrack(part.partition);
+        END IF;
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION audit_log.capture_truncate()',
+                       'audit_log_truncate_' || part.root::oid, part.partition);
+        attached := jsonb_set(attached, ARRAY[part.root::oid::text],
+                              coalesce(attached -> part.root::oid::text, '[]') || to_jsonb(part.partition::text));
+    END LOOP;
+
+    FOR target IN
+        WITH member AS (
+            SELECT w.key::oid AS relid,
+                   (w.value ->> 'root')::oid AS root,
+                   w.value ->> 'name' AS old_name,
+                   c.oid::regclass::text AS new_name
+              FROM jsonb_each(before -> 'tables') AS w
+              LEFT JOIN LATERAL (SELECT c.oid FROM pg_class c WHERE c.oid = w.key::oid OFFSET 0) AS c ON true),
+        triggers AS (
+            SELECT m.root,
+                   jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                       'trigger', c.trigger,
+                       'table', m.new_name,
+                       'change', c.change,
+                       'new_name', c.new_name))
+                       ORDER BY m.new_name, c.trigger) AS changes
+              FROM jsonb_to_recordset(trigger_changes) AS c(relid oid, trigger text, change text, new_name text)
+              JOIN member m ON m.relid = c.relid
+             -- Capture triggers are named after the table they capture for: a
+             -- partition's own, dropped when its parent's tracking takes over,
+             -- are not the parent's.
+             WHERE NOT (c.trigger ~ '^audit_log_(row|truncate)_[0-9]+$'
+                        AND substring(c.trigger FROM '[0-9]+$')::oid <> m.root)
+               -- Detaching drops the clones on its own: that is the detach.
+               AND (m.relid = m.root
+                    OR EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p WHERE p.relid = m.relid))
+             GROUP BY m.root)
+        SELECT m.root,
+               max(m.old_name) FILTER (WHERE m.relid = m.root) AS old_name,
+               max(m.new_name) FILTER (WHERE m.relid = m.root) AS new_name,
+               jsonb_agg(m.old_name ORDER BY m.old_name)
+                   FILTER (WHERE m.relid <> m.root AND m.new_name IS NULL) AS dropped_partitions,
+               jsonb_agg(jsonb_build_object('from', m.old_name, 'to', m.new_name) ORDER BY m.new_name)
+                   FILTER (WHERE m.relid <> m.root AND m.new_name <> m.old_name) AS renamed_partitions,
+               array_agg(m.relid ORDER BY m.new_name)
+                   FILTER (WHERE m.relid <> m.root AND m.new_name IS NOT NULL
+                             AND NOT EXISTS (SELECT 1 FROM pg_partition_tree(m.root) AS p
+                                              WHERE p.relid = m.relid)) AS detached,
+               bool_or(m.relid = ANY (touched)) AS touched,
+               (SELECT t.changes FROM triggers t WHERE t.root = m.root) AS capture_triggers
+          FROM member m
+         GROUP BY m.root
+    LOOP
+        IF target.new_name IS NULL THEN
+            -- Dropped: tracking ends, the history stays under the old name.
+            DELETE FROM audit_log.tracked t WHERE t.relid::oid = target.root;
+            PERFORM audit_log.record_ddl_event(target.old_name, jsonb_build_object(
+                'command_tag', command_tag,
+                'object', target.old_name,
+                'dropped', true,
+                'statement', audit_log.ddl_statement()));
+            CONTINUE;
+        END IF;
+
+        -- Exclusions and redactions follow their columns through renames; a
+        -- dropped column leaves them.
+        SELECT array(SELECT a.attname::text
+                       FROM jsonb_array_elements_text(before #> ARRAY['options', target.root::text, 'exclude'])
+                            WITH ORDINALITY AS n(attnum, ord)
+                       JOIN pg_attribute a ON a.attrelid = target.root AND a.attnum = n.attnum::int2
+                      WHERE NOT a.attisdropped ORDER BY n.ord),
+               array(SELECT a.attname::text
+                       FROM jsonb_array_elements_text(before #> ARRAY['options', target.root::text, 'redact'])
+                            WITH ORDINALITY AS n(attnum, ord)
+                       JOIN pg_attribute a ON a.attrelid = target.root AND a.attnum = n.attnum::int2
+                      WHERE NOT a.attisdropped ORDER BY n.ord)
+          INTO kept_excluded, kept_redacted;
+        UPDATE audit_log.tracked t
+           SET exclude_columns = kept_excluded,
+               redact_columns = kept_redacted
+         WHERE t.relid::oid = target.root
+           AND before -> 'options' ? target.root::text
+           AND (t.exclude_columns, t.redact_columns)
+               IS DISTINCT FROM (kept_excluded, kept_redacted);
+        options_followed := FOUND;
+
+        -- A detached partition keeps no trigger of its former parent.
+        FOR part IN
+            SELECT d.relid, tg.tgname
+              FROM unnest(target.detached) AS d(relid)
+             CROSS JOIN LATERAL (SELECT tg.tgname FROM pg_trigger tg
+                                  WHERE tg.tgrelid = d.relid
+                                    AND tg.tgname = 'audit_log_truncate_' || target.root OFFSET 0) AS tg
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', part.tgname, part.relid::regclass);
+        END LOOP;
+
+        IF target.touched OR target.old_name <> target.new_name OR options_followed
+           OR target.detached IS NOT NULL OR attached ? target.root::text
+           OR target.dropped_partitions IS NOT NULL OR target.renamed_partitions IS NOT NULL
+           OR target.capture_triggers IS NOT NULL THEN
+            PERFORM audit_log.record_ddl_event(target.new_name, jsonb_strip_nulls(jsonb_build_object(
+                'command_tag', command_tag,
+                'object', target.new_name,
+                'renamed_from', CASE WHEN target.old_name <> target.new_name THEN target.old_name END,
+                'dropped_partitions', target.dropped_partitions,
+                'renamed_partitions', target.renamed_partitions,
+                'attached_partitions', attached -> target.root::text,
+                'detached_partitions', (SELECT jsonb_agg(d::regclass::text) FROM unnest(target.detached) AS d),
+                'capture_triggers', target.capture_triggers,
+                'exclude_columns', CASE WHEN options_followed THEN to_jsonb(kept_excluded) END,
+                'redact_columns', CASE WHEN options_followed THEN to_jsonb(kept_redacted) END,
+                'statement', audit_log.ddl_statement())));
+        END IF;
+    END LOOP;
+END
 $$;
 
 -- A forged-event check per partition: a restore loads each partition into
@@ -52,6 +279,504 @@ BEGIN
 END
 $$;
 
+-- The log becomes partitioned by the time of its events (sql/partitions.sql).
+-- Its events stay where they are, never rewritten: the existing table becomes
+-- the first partition, up to the end of this month (or of its latest event's
+-- month), attached on a CHECK constraint that spares ATTACH its scan (the
+-- constraint itself reads the table once). It keeps its indexes; it leaves
+-- the extension, so that pg_dump writes it like any later month, and its
+-- named guards give way to the partition guards every partition carries.
+DO $$
+DECLARE
+    first_end timestamptz := greatest(
+        (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC',
+        (SELECT (date_trunc('month', max(e.occurred_at) AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
+           FROM audit_log.events e));
+    first_name text := 'events_before_' || to_char(first_end AT TIME ZONE 'UTC', 'YYYY_MM');
+BEGIN
+    EXECUTE format('ALTER TABLE audit_log.events RENAME TO %I', first_name);
+    EXECUTE format('ALTER TABLE audit_log.%I ADD CONSTRAINT events_first_partition CHECK (occurred_at < %L)',
+                   first_name, first_end);
+    EXECUTE format('DROP TRIGGER events_append_only ON audit_log.%1$I;
+                    DROP TRIGGER events_no_forgery ON audit_log.%1$I;
+                    DROP TRIGGER events_no_truncate ON audit_log.%1$I;
+                    DROP TRIGGER events_restored ON audit_log.%1$I', first_name);
+    EXECUTE format('ALTER EXTENSION audit_log DROP TABLE audit_log.%I', first_name);
+
+    CREATE TABLE audit_log.events (
+        id               bigint      NOT NULL DEFAULT pg_catalog.nextval('audit_log.events_id_seq'),
+        occurred_at      timestamptz NOT NULL,
+        tx_id            xid8        NOT NULL,
+        actor            text,
+        db_user          text        NOT NULL,
+        application_name text,
+        client_addr      inet,
+        context          jsonb,
+        entity           text        NOT NULL,
+        entity_id        jsonb,
+        action           text        NOT NULL,
+        old_values       jsonb,
+        new_values       jsonb,
+        changed_fields   text[],
+        CONSTRAINT events_action_check CHECK (action IN
+            ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL', 'HOLD', 'RELEASE', 'ARCHIVE'))
+    ) PARTITION BY RANGE (occurred_at);
+    ALTER SEQUENCE audit_log.events_id_seq OWNED BY audit_log.events.id;
+    EXECUTE format('ALTER TABLE audit_log.events ATTACH PARTITION audit_log.%I FOR VALUES FROM (MINVALUE) TO (%L)',
+                   first_name, first_end);
+    EXECUTE format('ALTER TABLE audit_log.%I DROP CONSTRAINT events_first_partition', first_name);
+END
+$$;
+COMMENT ON TABLE audit_log.events IS
+    'Append-only audit trail: one row per changed row, written in the same transaction as the change';
+SELECT pg_catalog.pg_extension_config_dump('audit_log.events', '');
+
+CREATE TRIGGER events_append_only
+    BEFORE UPDATE OR DELETE ON audit_log.events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_event_change();
+CREATE TRIGGER events_no_forgery
+    BEFORE INSERT ON audit_log.events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_forged_event();
+CREATE TRIGGER events_no_truncate
+    BEFORE TRUNCATE ON audit_log.events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_event_change();
+CREATE TRIGGER events_restored
+    AFTER INSERT ON audit_log.events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.note_restored_events();
+ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_append_only;
+ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_no_truncate;
+ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_no_forgery;
+ALTER TABLE audit_log.events ENABLE ALWAYS TRIGGER events_restored;
+REVOKE ALL ON audit_log.events FROM PUBLIC;
+GRANT SELECT ON audit_log.events TO audit_log_reader;
+
+-- track() makes the log's months ahead.
+CREATE OR REPLACE FUNCTION audit_log.track_as_owner(target regclass,
+                                         exclude_columns text[],
+                                         redact_columns text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+AS $$
+DECLARE
+    rel record;
+    previous record;
+    keys text[];
+    bad text;
+    part regclass;
+BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'audit_log.track(): target must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    exclude_columns := coalesce(track_as_owner.exclude_columns, '{}');
+    redact_columns := coalesce(track_as_owner.redact_columns, '{}');
+
+    SELECT c.relkind, c.relpersistence, n.nspname
+      INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = target;
+    IF rel.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'cannot track %: it is %', target,
+            CASE rel.relkind
+                WHEN 'v' THEN 'a view'
+                WHEN 'm' THEN 'a materialized view'
+                WHEN 'f' THEN 'a foreign table'
+                WHEN 'S' THEN 'a sequence'
+                WHEN 'i' THEN 'an index'
+                WHEN 'I' THEN 'a partitioned index'
+                WHEN 'c' THEN 'a composite type'
+                WHEN 't' THEN 'a TOAST table'
+                ELSE 'not a table'
+            END
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Only ordinary and partitioned tables can be tracked.';
+    END IF;
+    IF rel.relpersistence = 't' THEN
+        RAISE EXCEPTION 'cannot track temporary table %', target
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'A temporary table disappears with its session; its changes cannot be part of a lasting trail.';
+    END IF;
+    IF rel.nspname IN ('pg_catalog', 'information_schema') OR rel.nspname LIKE 'pg\_toast%' THEN
+        RAISE EXCEPTION 'cannot track system catalog %', target
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF rel.nspname = 'audit_log' OR EXISTS (
+        SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = target
+           AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+           AND e.extname = 'audit_log')
+    THEN
+        RAISE EXCEPTION 'cannot track %: it belongs to the audit_log extension', target
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+
+    SELECT i.inhrelid::regclass INTO part
+      FROM pg_inherits i
+     WHERE i.inhparent = target
+       AND NOT (SELECT c.relispartition FROM pg_class c WHERE c.oid = i.inhrelid)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot track %: table % inherits from it', target, part
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Rows of inheritance children are read and changed through the parent, but their changes fire only their own triggers.',
+                  HINT = 'Make the children partitions (PARTITION OF): partitions are captured as their tracked table.';
+    END IF;
+
+    -- Serialize with concurrent track()/untrack() of the same table.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
+
+    SELECT a.relid INTO part
+      FROM pg_partition_ancestors(target) AS a
+     CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = a.relid OFFSET 0) AS t
+     WHERE a.relid <> target
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % is already tracked through partitioned table %', target, part
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Its changes are recorded as changes of %s; change options there.', part);
+    END IF;
+
+    IF array_position(exclude_columns || redact_columns, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'column names in exclude_columns and redact_columns must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT c INTO bad
+      FROM unnest(exclude_columns || redact_columns) AS c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = target AND a.attname = c
+                          AND a.attnum > 0 AND NOT a.attisdropped)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" of table % does not exist', bad, target
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    SELECT c INTO bad FROM unnest(exclude_columns) AS c WHERE c = ANY (redact_columns) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" cannot be both excluded and redacted', bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    keys := audit_log.identity_columns(target);
+    SELECT c INTO bad FROM unnest(exclude_columns || redact_columns) AS c WHERE c = ANY (keys) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" identifies the rows of % and cannot be excluded or redacted', bad, target
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'entity_id records the primary key (or replica identity), so it would reveal the column anyway.';
+    END IF;
+    IF cardinality(keys) = 0 THEN
+        RAISE WARNING 'table % has no primary key or replica identity index: entity_id will be NULL in its events', target
+            USING HINT = 'Add a primary key so that each event names the row it changed.';
+    END IF;
+
+    -- Keep the order given, drop repeats.
+    exclude_columns := ARRAY(SELECT c FROM unnest(exclude_columns) WITH ORDINALITY AS u(c, o)
+                              GROUP BY c ORDER BY min(o));
+    redact_columns := ARRAY(SELECT c FROM unnest(redact_columns) WITH ORDINALITY AS u(c, o)
+                             GROUP BY c ORDER BY min(o));
+
+    -- Partitions tracked on their own are now covered by this table.
+    FOR part IN
+        SELECT t.relid FROM pg_partition_tree(target) AS p
+         CROSS JOIN LATERAL (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = p.relid OFFSET 0) AS t
+         WHERE p.relid <> target
+    LOOP
+        PERFORM audit_log.untrack(part);
+    END LOOP;
+
+    -- Triggers are recreated rather than kept: the DDL tells every session to
+    -- drop what it cached about the table, and repairs a trigger that went
+    -- missing. The table leaves audit_log.tracked while they are dropped, so
+    -- that this is not recorded as silencing it (see ddl.sql).
+    DELETE FROM audit_log.tracked t WHERE t.relid = target
+    RETURNING t.tracked_since, t.tracked_by INTO previous;
+    PERFORM audit_log.drop_capture_triggers(target);
+    INSERT INTO audit_log.tracked (relid, exclude_columns, redact_columns, tracked_since, tracked_by)
+    VALUES (target, track_as_owner.exclude_columns, track_as_owner.redact_columns,
+            coalesce(previous.tracked_since, statement_timestamp()),
+            coalesce(previous.tracked_by, session_user));
+    PERFORM audit_log.create_capture_triggers(target);
+    -- The log's months ahead, before the first event a tracked table writes.
+    PERFORM audit_log.prepare_partitions();
+
+    PERFORM audit_log.record_tracking('TRACK', target,
+        jsonb_build_object('exclude_columns', to_jsonb(track_as_owner.exclude_columns),
+                           'redact_columns', to_jsonb(track_as_owner.redact_columns)));
+END
+$$;
+
+-- Functions bound to the log's old table (SQL bodies) or to its row type
+-- (SETOF audit_log.events) follow the new one.
+CREATE OR REPLACE FUNCTION audit_log.matching_entities(entity text)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT CASE
+               WHEN cardinality(parts) = 2 THEN
+                   ARRAY[quote_ident(parts[1]) || '.' || quote_ident(parts[2])]
+               ELSE ARRAY(
+                   WITH RECURSIVE known(entity) AS (
+                       SELECT min(e.entity) FROM audit_log.events e
+                       UNION ALL
+                       SELECT (SELECT min(e.entity) FROM audit_log.events e
+                                WHERE e.entity > known.entity)
+                         FROM known WHERE known.entity IS NOT NULL
+                   )
+                   SELECT known.entity FROM known
+                    WHERE known.entity IS NOT NULL
+                      AND (audit_log.entity_parts(known.entity))[2] = parts[1]
+                    ORDER BY 1)
+           END
+      FROM audit_log.entity_parts(entity) AS parts;
+END;
+
+CREATE OR REPLACE FUNCTION audit_log.entity_segments(entities text[])
+RETURNS TABLE (name text, after_id bigint, before_id bigint)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+BEGIN ATOMIC
+    WITH RECURSIVE seg(name, after_id, before_id) AS (
+        SELECT n.name,
+               coalesce((SELECT max(v.id) FROM audit_log.events v
+                          WHERE v.action = 'DDL'
+                            AND ((v.entity = n.name AND v.new_values ? 'dropped')
+                                 OR v.new_values ->> 'renamed_from' = n.name)
+                            AND EXISTS (SELECT 1 FROM audit_log.events u
+                                         WHERE u.entity = n.name AND u.id > v.id)), 0),
+               9223372036854775807
+          FROM unnest(entities) AS n(name)
+        UNION
+        SELECT r.new_values ->> 'renamed_from',
+               coalesce((SELECT max(v.id) FROM audit_log.events v
+                          WHERE v.action = 'DDL' AND v.id < r.id
+                            AND ((v.entity = r.new_values ->> 'renamed_from' AND v.new_values ? 'dropped')
+                                 OR v.new_values ->> 'renamed_from' = r.new_values ->> 'renamed_from')), 0),
+               r.id
+          FROM seg
+         CROSS JOIN LATERAL (SELECT e.id, e.new_values FROM audit_log.events e
+                              WHERE e.entity = seg.name AND e.action = 'DDL'
+                                AND e.new_values ? 'renamed_from'
+                                AND e.id > seg.after_id AND e.id < seg.before_id
+                              ORDER BY e.id DESC LIMIT 1) AS r
+    )
+    SELECT seg.name, seg.after_id, seg.before_id FROM seg;
+END;
+
+CREATE OR REPLACE FUNCTION audit_log.changes(event_id bigint)
+RETURNS TABLE (field text, old_value jsonb, new_value jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT f.field, e.old_values -> f.field, e.new_values -> f.field
+      FROM audit_log.events e
+     CROSS JOIN LATERAL (
+           SELECT c.field, c.position
+             FROM unnest(e.changed_fields) WITH ORDINALITY AS c(field, position)
+            WHERE e.action = 'UPDATE'
+           UNION ALL
+           SELECT k.field, a.attnum
+             FROM jsonb_object_keys(coalesce(e.new_values, e.old_values)) AS k(field)
+             -- Looked up in the catalogs, which need no right on the
+             -- table's schema (to_regclass() does).
+             LEFT JOIN pg_attribute a
+                    ON a.attrelid = (SELECT c.oid FROM pg_class c
+                                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                                      WHERE n.nspname = (audit_log.entity_parts(e.entity))[1]
+                                        AND c.relname = (audit_log.entity_parts(e.entity))[2])
+                   AND a.attname = k.field
+            WHERE e.action = ANY (ARRAY['INSERT', 'DELETE'])
+         ) AS f(field, position)
+     WHERE e.id = event_id
+     ORDER BY f.position NULLS LAST, f.field;
+END;
+
+CREATE OR REPLACE FUNCTION audit_log.export(since timestamptz DEFAULT NULL,
+                                 until timestamptz DEFAULT NULL,
+                                 actor text DEFAULT NULL,
+                                 entity text DEFAULT NULL,
+                                 action text DEFAULT NULL)
+RETURNS SETOF audit_log.export_row
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT e.id::text,
+           audit_log.iso_utc(e.occurred_at),
+           e.tx_id::text,
+           e.actor,
+           e.db_user,
+           e.application_name,
+           e.client_addr::text,
+           e.entity,
+           e.entity_id::text,
+           e.action,
+           audit_log.json_text_array(e.changed_fields),
+           e.old_values::text,
+           e.new_values::text,
+           e.context::text
+      FROM audit_log.events e
+     WHERE audit_log.check_period(export.since, export.until)
+       -- coalesce rather than "IS NULL OR": the bounds stay usable by the
+       -- index even when they are expressions such as now() - interval '1 day'.
+       AND e.occurred_at >= coalesce(export.since, '-infinity')
+       AND e.occurred_at < coalesce(export.until, 'infinity')
+       AND (export.actor IS NULL OR e.actor = export.actor)
+       -- The names and stretches of the trail the entity stands for, as in
+       -- list() and history() (entity_segments), computed once.
+       AND (export.entity IS NULL
+            OR e.entity = ANY ((SELECT array_agg(s.name) FROM audit_log.entity_segments(
+                                    audit_log.matching_entities(export.entity)) AS s)::text[]))
+       AND (export.entity IS NULL
+            OR EXISTS (SELECT 1
+                         FROM unnest((SELECT array_agg(s.name) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s),
+                                     (SELECT array_agg(s.after_id) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s),
+                                     (SELECT array_agg(s.before_id) FROM audit_log.entity_segments(
+                                          audit_log.matching_entities(export.entity)) AS s))
+                              AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id))
+       AND (export.action IS NULL
+            OR e.action = audit_log.normalize_action(export.action))
+     ORDER BY e.occurred_at, e.id;
+END;
+
+DROP FUNCTION audit_log.list(timestamptz, timestamptz, text, text, text, integer, bigint);
+DROP FUNCTION audit_log.history(text, jsonb);
+CREATE FUNCTION audit_log.list(since timestamptz DEFAULT NULL,
+                               until timestamptz DEFAULT NULL,
+                               actor text DEFAULT NULL,
+                               entity text DEFAULT NULL,
+                               action text DEFAULT NULL,
+                               max_rows integer DEFAULT 100,
+                               before_id bigint DEFAULT NULL)
+RETURNS SETOF audit_log.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wanted_action text := audit_log.normalize_action(action);
+    entities text[];
+    afters bigint[];
+    befores bigint[];
+    cursor_at timestamptz;
+    filters text := '';
+    query text;
+BEGIN
+    PERFORM audit_log.check_period(since, until);
+    IF max_rows IS NULL OR max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be at least 1, not %', coalesce(max_rows::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF before_id IS NOT NULL THEN
+        SELECT e.occurred_at INTO cursor_at FROM audit_log.events e WHERE e.id = before_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no event has id %', before_id
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'before_id takes the id of the last event of the previous page.';
+        END IF;
+        filters := filters || ' AND (e.occurred_at, e.id) < ($7, $6)';
+    END IF;
+    IF since IS NOT NULL THEN filters := filters || ' AND e.occurred_at >= $1'; END IF;
+    IF until IS NOT NULL THEN filters := filters || ' AND e.occurred_at < $2'; END IF;
+    IF list.actor IS NOT NULL THEN filters := filters || ' AND e.actor = $3'; END IF;
+    IF wanted_action IS NOT NULL THEN filters := filters || ' AND e.action = $5'; END IF;
+
+    IF list.entity IS NULL THEN
+        query := format('SELECT e.* FROM audit_log.events e WHERE true %s '
+                        'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8', filters);
+    ELSE
+        SELECT array_agg(s.name ORDER BY s.name, s.after_id), array_agg(s.after_id ORDER BY s.name, s.after_id),
+               array_agg(s.before_id ORDER BY s.name, s.after_id)
+          INTO entities, afters, befores
+          FROM audit_log.entity_segments(audit_log.matching_entities(list.entity)) AS s;
+        IF entities IS NULL THEN
+            RETURN;
+        END IF;
+        -- One index range per name and stretch, merged: no sort of a whole
+        -- table's events.
+        SELECT string_agg(format('(SELECT e.* FROM audit_log.events e WHERE e.entity = $4[%s] '
+                                 'AND e.id > $9[%s] AND e.id < $10[%s] %s '
+                                 'ORDER BY e.occurred_at DESC, e.id DESC LIMIT $8)', i, i, i, filters),
+                          ' UNION ALL ')
+          INTO query
+          FROM generate_subscripts(entities, 1) AS i;
+        query := format('SELECT u.* FROM (%s) AS u ORDER BY u.occurred_at DESC, u.id DESC LIMIT $8', query);
+    END IF;
+    RETURN QUERY EXECUTE query
+        USING since, until, list.actor, entities, wanted_action, before_id, cursor_at, max_rows,
+              afters, befores;
+END
+$$;
+
+CREATE FUNCTION audit_log.history(entity text, entity_id jsonb)
+RETURNS SETOF audit_log.events
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entities text[];
+    afters bigint[];
+    befores bigint[];
+    keys jsonb[];
+    hashes bigint[];
+    found_keys jsonb[];
+BEGIN
+    IF history.entity IS NULL OR history.entity_id IS NULL THEN
+        RAISE EXCEPTION 'audit_log.history(): entity and entity_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    entities := audit_log.matching_entities(history.entity);
+    -- Names one table had before a rename count as that table.
+    entities := ARRAY(SELECT x FROM unnest(entities) AS x
+                       WHERE NOT EXISTS (SELECT 1 FROM unnest(entities) AS y
+                                          WHERE y <> x
+                                            AND x IN (SELECT s.name FROM audit_log.entity_segments(ARRAY[y]) AS s)));
+    IF cardinality(entities) > 1 THEN
+        RAISE EXCEPTION 'table name "%" is ambiguous: the trail has %', history.entity,
+                        array_to_string(entities, ', ')
+            USING ERRCODE = 'ambiguous_alias',
+                  HINT = 'Qualify the name with its schema.';
+    END IF;
+    IF cardinality(entities) = 0 THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(s.name), array_agg(s.after_id), array_agg(s.before_id)
+      INTO entities, afters, befores
+      FROM audit_log.entity_segments(entities) AS s;
+
+    keys := ARRAY[history.entity_id];
+    hashes := ARRAY(SELECT jsonb_hash_extended(history.entity_id, hashtext(n)) FROM unnest(entities) AS n);
+    LOOP
+        SELECT array_agg(DISTINCT previous.key) INTO found_keys
+          FROM audit_log.events e
+         CROSS JOIN LATERAL (
+               SELECT jsonb_object_agg(k, e.old_values -> k) AS key
+                 FROM jsonb_object_keys(e.entity_id) AS k) AS previous
+         WHERE e.entity = ANY (entities)
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
+           AND e.entity_id = ANY (keys)
+           AND EXISTS (SELECT 1 FROM unnest(entities, afters, befores) AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+           AND e.action = 'UPDATE'
+           AND previous.key <> e.entity_id
+           AND NOT previous.key = ANY (keys);
+        EXIT WHEN found_keys IS NULL;
+        keys := keys || found_keys;
+        hashes := ARRAY(SELECT jsonb_hash_extended(k, hashtext(n)) FROM unnest(keys) AS k, unnest(entities) AS n);
+    END LOOP;
+
+    RETURN QUERY
+        SELECT e.* FROM audit_log.events e
+         WHERE e.entity = ANY (entities)
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (hashes)
+           AND e.entity_id = ANY (keys)
+           AND EXISTS (SELECT 1 FROM unnest(entities, afters, befores) AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+         ORDER BY e.occurred_at, e.id;
+END
+$$;
+REVOKE ALL ON FUNCTION audit_log.list(timestamptz, timestamptz, text, text, text, integer, bigint),
+    audit_log.history(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.list(timestamptz, timestamptz, text, text, text, integer, bigint),
+    audit_log.history(text, jsonb) TO audit_log_reader;
+
 -- Partitions of the log (section 8). Partitioned, the log keeps no index of
 -- its own: each partition carries the log's indexes and guards itself, so
 -- that pg_dump, which writes partitions as tables attached to the log,
@@ -63,6 +788,29 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'audit_log_guard_partition_wrapper';
 
 -- A partition's indexes: what list(), history(), export() and sealing read by.
+--
+-- Each costs every captured row a few microseconds (inserting 1M
+-- events into an empty copy of the log, this machine: 0.9 s with no index,
+-- 1.4 s with the primary key alone, 15.4 s with all of these when entity_id
+-- was indexed as jsonb; each one alone adds 0.6 s (occurred_at) to 5.8 s
+-- (entity, entity_id as jsonb)), so there is one per
+-- filter that needs it, and no more. Without them, on 3M events: list(actor)
+-- takes 67 ms instead of 0.1 ms, history() 230 ms instead of 2 ms, and a bare
+-- table name (matching_entities) scans the whole log. Each list() index ends
+-- in (occurred_at, id), so the newest events of the filter come first and a
+-- page never sorts more than it returns. Rare actions (TRUNCATE, TRACK,
+-- UNTRACK, DDL) get a small partial index; INSERT, UPDATE and DELETE, each a
+-- large share of any trail, are found quickly by walking the time index.
+-- Figures at 10M events: bench/results/reading.md.
+--
+-- history() looks rows up by (entity, entity_id). Keys arrive in no order
+-- (a hash of them even less), so a btree pays a descent and a binary search of
+-- comparisons per captured row; a hash index pays one bucket. Inserting 1M
+-- events into a 2M-row copy: 10.8 s extra on a btree (entity, entity_id), 5.5 s
+-- on a btree (entity, jsonb_hash_extended(entity_id, 0)), 3.1 s on this.
+-- history() computes the same hash and rechecks entity and entity_id itself.
+--
+-- Sealing reads the events of ended transactions by (tx_id, id).
 CREATE FUNCTION audit_log.create_event_indexes(partition regclass) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -92,6 +840,7 @@ CREATE FUNCTION audit_log.create_partition(from_time timestamptz, to_time timest
 RETURNS regclass
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET audit_log.partition_maintenance = on
 AS $$
 DECLARE
     utc_from timestamp := from_time AT TIME ZONE 'UTC';
@@ -106,7 +855,11 @@ BEGIN
         RAISE EXCEPTION 'audit_log.create_partition(): % to % is not a period', from_time, to_time
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    EXECUTE format('CREATE TABLE audit_log.%I (LIKE audit_log.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+    -- In the log's tablespace, where a DBA put it (ALTER TABLE audit_log.events SET TABLESPACE).
+    EXECUTE format('CREATE TABLE audit_log.%I (LIKE audit_log.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)%s', name,
+                   (SELECT ' TABLESPACE ' || quote_ident(t.spcname)
+                      FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace
+                     WHERE c.oid = 'audit_log.events'::regclass));
     made := format('audit_log.%I', name)::regclass;
     PERFORM audit_log.create_event_indexes(made);
     EXECUTE format('ALTER TABLE audit_log.events ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
@@ -143,8 +896,113 @@ CREATE EVENT TRIGGER audit_log_guard_new_partitions ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
     EXECUTE FUNCTION audit_log.guard_new_partitions();
 
+-- Partitions are the extension's: attached, detached, dropped or created in
+-- the log by hand, refused (src/partitions.rs); a restore attaches the empty
+-- tables it is about to load.
+CREATE FUNCTION audit_log.guard_log_partitions() RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'audit_log_guard_log_partitions';
+CREATE EVENT TRIGGER audit_log_guard_log_partitions ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'DROP TABLE', 'CREATE TABLE')
+    EXECUTE FUNCTION audit_log.guard_log_partitions();
+
+-- Each partition of the log and the period it takes, [from_time, to_time),
+-- -infinity or infinity where it is unbounded; NULL for the default one.
+-- Read from the bounds as PostgreSQL prints them, in this session's own
+-- settings, so that they read back the same.
+CREATE FUNCTION audit_log.partition_bounds()
+RETURNS TABLE (partition regclass, from_time timestamptz, to_time timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid::regclass,
+           CASE b[1] WHEN 'MINVALUE' THEN '-infinity' ELSE btrim(b[1], '''')::timestamptz END,
+           CASE b[2] WHEN 'MAXVALUE' THEN 'infinity' ELSE btrim(b[2], '''')::timestamptz END
+      FROM pg_inherits i
+      JOIN pg_class p ON p.oid = i.inhparent
+      JOIN pg_class c ON c.oid = i.inhrelid
+      LEFT JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                     '^FOR VALUES FROM \((.*)\) TO \((.*)\)$') AS b ON true
+     WHERE p.relnamespace = 'audit_log'::regnamespace AND p.relname = 'events'
+$$;
+
+-- Months ahead of need: this month (UTC) and the next three, each made
+-- unless a partition already takes part of it. Run by track() and by the
+-- seal worker; a DBA without the worker runs it from cron (docs/operations.md).
+-- Returns the partitions it made.
+--
+-- One session at a time makes partitions: it holds the log in SHARE UPDATE
+-- EXCLUSIVE mode (as ATTACH does; writers and readers go on), so that two
+-- sessions never make the same month, nor wait on each other's default
+-- partition. Attaching locks the default partition, which every read of the
+-- whole log also locks: rather than queue behind a long export (and make
+-- every read after it queue too), a month waits at most 2 s and is made next
+-- time.
+CREATE FUNCTION audit_log.prepare_partitions()
+RETURNS SETOF regclass
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    this_month timestamp := date_trunc('month', now() AT TIME ZONE 'UTC');
+    month_start timestamptz;
+    month_end timestamptz;
+BEGIN
+    -- Nothing to make, nothing to lock (the usual case).
+    IF NOT EXISTS (SELECT 1 FROM generate_series(0, 3) AS ahead
+                    WHERE NOT EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
+                                       WHERE b.from_time < (this_month + (ahead + 1) * interval '1 month') AT TIME ZONE 'UTC'
+                                         AND b.to_time > (this_month + ahead * interval '1 month') AT TIME ZONE 'UTC')) THEN
+        RETURN;
+    END IF;
+    BEGIN
+        LOCK TABLE audit_log.events IN SHARE UPDATE EXCLUSIVE MODE;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE NOTICE 'audit_log: another session is making partitions of the log';
+        RETURN;
+    END;
+    FOR ahead IN 0..3 LOOP
+        month_start := (this_month + ahead * interval '1 month') AT TIME ZONE 'UTC';
+        month_end := (this_month + (ahead + 1) * interval '1 month') AT TIME ZONE 'UTC';
+        CONTINUE WHEN EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
+                               WHERE b.from_time < month_end AND b.to_time > month_start);
+        -- Events the default partition took for this month would have to
+        -- move first; until then the month stays there.
+        IF EXISTS (SELECT 1 FROM audit_log.events_default d
+                    WHERE d.occurred_at >= month_start AND d.occurred_at < month_end) THEN
+            RAISE WARNING 'audit_log: the default partition holds events of %: no partition made for that month',
+                to_char(month_start AT TIME ZONE 'UTC', 'YYYY-MM "(UTC)"')
+                USING HINT = 'Its events must move out of the default partition first.';
+            CONTINUE;
+        END IF;
+        BEGIN
+            RETURN NEXT audit_log.create_partition(month_start, month_end);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'audit_log: the log is busy, the partition for % to % is left for next time',
+                month_start, month_end;
+        END;
+    END LOOP;
+END
+$$;
+
+-- What no other partition takes: a write never fails for want of a
+-- partition. prepare_partitions() keeps the months ahead made, so that it
+-- stays empty. An extension table (dumped as data), unlike the months.
+CREATE TABLE audit_log.events_default PARTITION OF audit_log.events DEFAULT;
+SELECT audit_log.create_event_indexes('audit_log.events_default');
+SELECT audit_log.guard_partition('audit_log.events_default');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.events_default', '');
+
+-- The first partition's guards (the default one has them already).
+SELECT audit_log.guard_partition(p.partition) FROM audit_log.partition_bounds() AS p
+ WHERE p.partition <> 'audit_log.events_default'::regclass;
+
+REVOKE ALL ON audit_log.events_default FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.guard_partition(regclass), audit_log.create_event_indexes(regclass),
-    audit_log.create_partition(timestamptz, timestamptz), audit_log.guard_new_partitions() FROM PUBLIC;
+    audit_log.create_partition(timestamptz, timestamptz), audit_log.guard_new_partitions(),
+    audit_log.partition_bounds(), audit_log.prepare_partitions(), audit_log.guard_log_partitions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.prepare_partitions() TO audit_log_admin;
 
 -- Retention (API section 8): legal holds. While any hold is on, nothing can
 -- be archived or dropped. A hold and its release are rows of their own

@@ -101,9 +101,14 @@ AS $$
     SELECT array_agg(c.oid)
       FROM pg_class c
      WHERE c.relnamespace = 'audit_log'::regnamespace
-       AND c.relname IN ('events', 'log_identity', 'tree_leaves', 'tree_seals', 'tree_nodes',
-                         'tree_signatures', 'restored_trails', 'legal_holds', 'legal_hold_releases')
-       AND c.relkind = 'r'
+       AND c.relkind IN ('r', 'p')
+       AND (c.relname IN ('events', 'log_identity', 'tree_leaves', 'tree_seals', 'tree_nodes',
+                          'tree_signatures', 'restored_trails', 'legal_holds', 'legal_hold_releases')
+            -- The log's partitions, whose guards are their own.
+            OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i
+                          WHERE i.inhparent = (SELECT e.oid FROM pg_class e
+                                                WHERE e.relnamespace = 'audit_log'::regnamespace
+                                                  AND e.relname = 'events')))
 $$;
 
 CREATE FUNCTION audit_log.ddl_watch_state(roots oid[], with_guards boolean)
@@ -262,9 +267,12 @@ BEGIN
         OR t.tgname <> w.value ->> 'name'
         OR t.tgenabled::text <> w.value ->> 'enabled';
 
+    -- A guard made to fire always is what the extension makes of every new
+    -- partition's guards (src/partitions.rs); any other change is refused.
     SELECT (c ->> 'relid')::oid::regclass AS guarded INTO target
       FROM jsonb_array_elements(trigger_changes) AS c
      WHERE (c ->> 'relid')::oid = ANY (audit_log.guarded_tables())
+       AND c ->> 'change' <> 'fires always, also under session_replication_role = replica'
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'the triggers that keep % append-only cannot be disabled, renamed or dropped', target.guarded

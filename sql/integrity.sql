@@ -74,8 +74,8 @@ CREATE TABLE audit_log.restored_trails (
     restored_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 
--- A seal reads the events of ended transactions by transaction id.
-CREATE INDEX events_tx_id ON audit_log.events (tx_id, id);
+-- A seal reads the events of ended transactions by transaction id: each
+-- partition's index on (tx_id, id) (sql/partitions.sql).
 
 SELECT pg_catalog.pg_extension_config_dump('audit_log.log_identity', '');
 SELECT pg_catalog.pg_extension_config_dump('audit_log.tree_leaves', '');
@@ -257,8 +257,8 @@ BEGIN
 END
 $$;
 
--- The events of a seal come in (tx_id, id) order straight from the index
--- events_tx_id: sorting them instead would spill wide rows to disk, and the
+-- The events of a seal come in (tx_id, id) order straight from the
+-- partitions' indexes on (tx_id, id), merged: sorting them instead would spill wide rows to disk, and the
 -- planner, misled by statistics that lag behind the newest events, would.
 CREATE FUNCTION audit_log.seal() RETURNS text
 LANGUAGE c VOLATILE SECURITY DEFINER

@@ -9,6 +9,29 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'audit_log_guard_partition_wrapper';
 
 -- A partition's indexes: what list(), history(), export() and sealing read by.
+--
+-- Each costs every captured row a few microseconds (inserting 1M
+-- events into an empty copy of the log, this machine: 0.9 s with no index,
+-- 1.4 s with the primary key alone, 15.4 s with all of these when entity_id
+-- was indexed as jsonb; each one alone adds 0.6 s (occurred_at) to 5.8 s
+-- (entity, entity_id as jsonb)), so there is one per
+-- filter that needs it, and no more. Without them, on 3M events: list(actor)
+-- takes 67 ms instead of 0.1 ms, history() 230 ms instead of 2 ms, and a bare
+-- table name (matching_entities) scans the whole log. Each list() index ends
+-- in (occurred_at, id), so the newest events of the filter come first and a
+-- page never sorts more than it returns. Rare actions (TRUNCATE, TRACK,
+-- UNTRACK, DDL) get a small partial index; INSERT, UPDATE and DELETE, each a
+-- large share of any trail, are found quickly by walking the time index.
+-- Figures at 10M events: bench/results/reading.md.
+--
+-- history() looks rows up by (entity, entity_id). Keys arrive in no order
+-- (a hash of them even less), so a btree pays a descent and a binary search of
+-- comparisons per captured row; a hash index pays one bucket. Inserting 1M
+-- events into a 2M-row copy: 10.8 s extra on a btree (entity, entity_id), 5.5 s
+-- on a btree (entity, jsonb_hash_extended(entity_id, 0)), 3.1 s on this.
+-- history() computes the same hash and rechecks entity and entity_id itself.
+--
+-- Sealing reads the events of ended transactions by (tx_id, id).
 CREATE FUNCTION audit_log.create_event_indexes(partition regclass) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -38,6 +61,7 @@ CREATE FUNCTION audit_log.create_partition(from_time timestamptz, to_time timest
 RETURNS regclass
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET audit_log.partition_maintenance = on
 AS $$
 DECLARE
     utc_from timestamp := from_time AT TIME ZONE 'UTC';
@@ -52,7 +76,11 @@ BEGIN
         RAISE EXCEPTION 'audit_log.create_partition(): % to % is not a period', from_time, to_time
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    EXECUTE format('CREATE TABLE audit_log.%I (LIKE audit_log.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+    -- In the log's tablespace, where a DBA put it (ALTER TABLE audit_log.events SET TABLESPACE).
+    EXECUTE format('CREATE TABLE audit_log.%I (LIKE audit_log.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)%s', name,
+                   (SELECT ' TABLESPACE ' || quote_ident(t.spcname)
+                      FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace
+                     WHERE c.oid = 'audit_log.events'::regclass));
     made := format('audit_log.%I', name)::regclass;
     PERFORM audit_log.create_event_indexes(made);
     EXECUTE format('ALTER TABLE audit_log.events ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
@@ -88,3 +116,101 @@ $$;
 CREATE EVENT TRIGGER audit_log_guard_new_partitions ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
     EXECUTE FUNCTION audit_log.guard_new_partitions();
+
+-- Partitions are the extension's: attached, detached, dropped or created in
+-- the log by hand, refused (src/partitions.rs); a restore attaches the empty
+-- tables it is about to load.
+CREATE FUNCTION audit_log.guard_log_partitions() RETURNS event_trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'audit_log_guard_log_partitions';
+CREATE EVENT TRIGGER audit_log_guard_log_partitions ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'DROP TABLE', 'CREATE TABLE')
+    EXECUTE FUNCTION audit_log.guard_log_partitions();
+
+-- Each partition of the log and the period it takes, [from_time, to_time),
+-- -infinity or infinity where it is unbounded; NULL for the default one.
+-- Read from the bounds as PostgreSQL prints them, in this session's own
+-- settings, so that they read back the same.
+CREATE FUNCTION audit_log.partition_bounds()
+RETURNS TABLE (partition regclass, from_time timestamptz, to_time timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid::regclass,
+           CASE b[1] WHEN 'MINVALUE' THEN '-infinity' ELSE btrim(b[1], '''')::timestamptz END,
+           CASE b[2] WHEN 'MAXVALUE' THEN 'infinity' ELSE btrim(b[2], '''')::timestamptz END
+      FROM pg_inherits i
+      JOIN pg_class p ON p.oid = i.inhparent
+      JOIN pg_class c ON c.oid = i.inhrelid
+      LEFT JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                     '^FOR VALUES FROM \((.*)\) TO \((.*)\)$') AS b ON true
+     WHERE p.relnamespace = 'audit_log'::regnamespace AND p.relname = 'events'
+$$;
+
+-- Months ahead of need: this month (UTC) and the next three, each made
+-- unless a partition already takes part of it. Run by track() and by the
+-- seal worker; a DBA without the worker runs it from cron (docs/operations.md).
+-- Returns the partitions it made.
+--
+-- One session at a time makes partitions: it holds the log in SHARE UPDATE
+-- EXCLUSIVE mode (as ATTACH does; writers and readers go on), so that two
+-- sessions never make the same month, nor wait on each other's default
+-- partition. Attaching locks the default partition, which every read of the
+-- whole log also locks: rather than queue behind a long export (and make
+-- every read after it queue too), a month waits at most 2 s and is made next
+-- time.
+CREATE FUNCTION audit_log.prepare_partitions()
+RETURNS SETOF regclass
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    this_month timestamp := date_trunc('month', now() AT TIME ZONE 'UTC');
+    month_start timestamptz;
+    month_end timestamptz;
+BEGIN
+    -- Nothing to make, nothing to lock (the usual case).
+    IF NOT EXISTS (SELECT 1 FROM generate_series(0, 3) AS ahead
+                    WHERE NOT EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
+                                       WHERE b.from_time < (this_month + (ahead + 1) * interval '1 month') AT TIME ZONE 'UTC'
+                                         AND b.to_time > (this_month + ahead * interval '1 month') AT TIME ZONE 'UTC')) THEN
+        RETURN;
+    END IF;
+    BEGIN
+        LOCK TABLE audit_log.events IN SHARE UPDATE EXCLUSIVE MODE;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE NOTICE 'audit_log: another session is making partitions of the log';
+        RETURN;
+    END;
+    FOR ahead IN 0..3 LOOP
+        month_start := (this_month + ahead * interval '1 month') AT TIME ZONE 'UTC';
+        month_end := (this_month + (ahead + 1) * interval '1 month') AT TIME ZONE 'UTC';
+        CONTINUE WHEN EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
+                               WHERE b.from_time < month_end AND b.to_time > month_start);
+        -- Events the default partition took for this month would have to
+        -- move first; until then the month stays there.
+        IF EXISTS (SELECT 1 FROM audit_log.events_default d
+                    WHERE d.occurred_at >= month_start AND d.occurred_at < month_end) THEN
+            RAISE WARNING 'audit_log: the default partition holds events of %: no partition made for that month',
+                to_char(month_start AT TIME ZONE 'UTC', 'YYYY-MM "(UTC)"')
+                USING HINT = 'Its events must move out of the default partition first.';
+            CONTINUE;
+        END IF;
+        BEGIN
+            RETURN NEXT audit_log.create_partition(month_start, month_end);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'audit_log: the log is busy, the partition for % to % is left for next time',
+                month_start, month_end;
+        END;
+    END LOOP;
+END
+$$;
+
+-- What no other partition takes: a write never fails for want of a
+-- partition. prepare_partitions() keeps the months ahead made, so that it
+-- stays empty. An extension table (dumped as data), unlike the months.
+CREATE TABLE audit_log.events_default PARTITION OF audit_log.events DEFAULT;
+SELECT audit_log.create_event_indexes('audit_log.events_default');
+SELECT audit_log.guard_partition('audit_log.events_default');
+SELECT pg_catalog.pg_extension_config_dump('audit_log.events_default', '');

@@ -106,3 +106,7 @@ GRANT EXECUTE ON FUNCTION audit_log.add_signature(text) TO audit_log_admin;
 -- Retention (section 8): admins place and lift legal holds, readers see them.
 GRANT SELECT ON audit_log.holds TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.legal_hold(text), audit_log.release_hold(bigint) TO audit_log_admin;
+
+-- Partitions (section 8): admins make the months ahead (the seal worker and
+-- track() do it too).
+GRANT EXECUTE ON FUNCTION audit_log.prepare_partitions() TO audit_log_admin;

@@ -1,4 +1,4 @@
--- Reading the trail: list(), history(), changes(), and the indexes behind them.
+-- Reading the trail: list(), history(), changes().
 --
 -- "Newest first" is (occurred_at DESC, id DESC): the time the change was made,
 -- then the order of events within a statement. It lets one index per filter
@@ -7,32 +7,7 @@
 -- (occurred_at, id) of before_id: events arriving meanwhile are newer and never
 -- shift, repeat or hide the next pages.
 --
--- Indexes. Each costs every captured row a few microseconds (inserting 1M
--- events into an empty copy of the log, this machine: 0.9 s with no index,
--- 1.4 s with the primary key alone, 15.4 s with all of these when entity_id
--- was indexed as jsonb; each one alone adds 0.6 s (occurred_at) to 5.8 s
--- (entity, entity_id as jsonb)), so there is one per
--- filter that needs it, and no more. Without them, on 3M events: list(actor)
--- takes 67 ms instead of 0.1 ms, history() 230 ms instead of 2 ms, and a bare
--- table name (matching_entities) scans the whole log. Each list() index ends
--- in (occurred_at, id), so the newest events of the filter come first and a
--- page never sorts more than it returns. Rare actions (TRUNCATE, TRACK,
--- UNTRACK, DDL) get a small partial index; INSERT, UPDATE and DELETE, each a
--- large share of any trail, are found quickly by walking the time index.
--- Figures at 10M events: bench/results/reading.md.
-CREATE INDEX events_occurred_at ON audit_log.events (occurred_at, id);
-CREATE INDEX events_actor ON audit_log.events (actor, occurred_at, id);
-CREATE INDEX events_entity ON audit_log.events (entity, occurred_at, id);
--- history() looks rows up by (entity, entity_id). Keys arrive in no order
--- (a hash of them even less), so a btree pays a descent and a binary search of
--- comparisons per captured row; a hash index pays one bucket. Inserting 1M
--- events into a 2M-row copy: 10.8 s extra on a btree (entity, entity_id), 5.5 s
--- on a btree (entity, jsonb_hash_extended(entity_id, 0)), 3.1 s on this.
--- history() computes the same hash and rechecks entity and entity_id itself.
-CREATE INDEX events_entity_id ON audit_log.events
-    USING hash ((pg_catalog.jsonb_hash_extended(entity_id, pg_catalog.hashtext(entity))));
-CREATE INDEX events_rare_actions ON audit_log.events (action, occurred_at, id)
-    WHERE action NOT IN ('INSERT', 'UPDATE', 'DELETE');
+-- The indexes behind them are each partition's (sql/partitions.sql).
 
 -- The action filter, upper-cased and checked.
 CREATE FUNCTION audit_log.normalize_action(action text)

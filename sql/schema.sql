@@ -2,6 +2,10 @@
 --
 -- Plain sequence rather than an identity column: pg_extension_config_dump and
 -- pg_dump's setval() handling are well-trodden for owned sequences.
+--
+-- The log is partitioned by the time of its events (sql/partitions.sql): a
+-- month is written, then frozen, and can leave the database whole. Each
+-- partition has its own unique index on id (ids come from one sequence).
 CREATE SEQUENCE audit_log.events_id_seq;
 
 CREATE TABLE audit_log.events (
@@ -19,10 +23,9 @@ CREATE TABLE audit_log.events (
     old_values       jsonb,
     new_values       jsonb,
     changed_fields   text[],
-    CONSTRAINT events_pkey PRIMARY KEY (id),
     CONSTRAINT events_action_check CHECK (action IN
         ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL', 'HOLD', 'RELEASE', 'ARCHIVE'))
-);
+) PARTITION BY RANGE (occurred_at);
 ALTER SEQUENCE audit_log.events_id_seq OWNED BY audit_log.events.id;
 
 COMMENT ON TABLE audit_log.events IS

@@ -250,6 +250,8 @@ BEGIN
             coalesce(previous.tracked_since, statement_timestamp()),
             coalesce(previous.tracked_by, session_user));
     PERFORM audit_log.create_capture_triggers(target);
+    -- The log's months ahead, before the first event a tracked table writes.
+    PERFORM audit_log.prepare_partitions();
 
     PERFORM audit_log.record_tracking('TRACK', target,
         jsonb_build_object('exclude_columns', to_jsonb(track_as_owner.exclude_columns),

@@ -455,7 +455,7 @@ pub unsafe extern "C-unwind" fn audit_log_ddl_statement(
 /// The extension's own scripts (CREATE/ALTER EXTENSION audit_log) set up the
 /// guards and the tracking tables; another extension's script is DDL like
 /// any other.
-unsafe fn building_this_extension() -> bool {
+pub(crate) unsafe fn building_this_extension() -> bool {
     pg_sys::creating_extension
         && pg_sys::CurrentExtensionObject == pg_sys::get_extension_oid(c"audit_log".as_ptr(), true)
 }

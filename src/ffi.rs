@@ -50,6 +50,8 @@ unsafe extern "C-unwind" {
     ) -> *mut pg_sys::List;
     /// catalog/partition.h: ancestors of a partition, immediate parent first.
     pub fn get_partition_ancestors(relid: pg_sys::Oid) -> *mut pg_sys::List;
+    /// catalog/partition.h: a partition's parent.
+    pub fn get_partition_parent(relid: pg_sys::Oid, even_if_detached: bool) -> pg_sys::Oid;
     /// commands/sequence.h: nextval() without the caller's privilege check.
     pub fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64;
     /// utils/datum.h: are two values stored identically (detoasting if needed)?

@@ -33,16 +33,20 @@ const LIBRARY: &str = "audit_log";
 const LAUNCHER_TYPE: &str = "audit_log seal launcher";
 const WORKER_TYPE: &str = "audit_log seal worker";
 
-/// Whether `audit_log.seal()` in this database is the extension's own, not
-/// merely a function of that name: the worker runs it as a superuser.
-const SEAL_INSTALLED: &str = "SELECT EXISTS ( \
-       SELECT 1 FROM pg_catalog.pg_depend d \
-         JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid \
-        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
-          AND d.objid = pg_catalog.to_regprocedure('audit_log.seal()')::pg_catalog.oid \
-          AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
-          AND d.deptype = 'e' \
-          AND x.extname = 'audit_log')";
+/// Whether a function of this database is the extension's own, not merely a
+/// function of that name: the worker runs it as a superuser.
+fn installed(signature: &str) -> String {
+    format!(
+        "SELECT EXISTS ( \
+           SELECT 1 FROM pg_catalog.pg_depend d \
+             JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid \
+            WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
+              AND d.objid = pg_catalog.to_regprocedure('{signature}')::pg_catalog.oid \
+              AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
+              AND d.deptype = 'e' \
+              AND x.extname = 'audit_log')"
+    )
+}
 
 /// Must run before anything reserves the `audit_log` prefix
 /// (`MarkGUCPrefixReserved`), which throws away the values the server's
@@ -296,13 +300,28 @@ pub extern "C-unwind" fn audit_log_seal_worker_main(arg: pg_sys::Datum) {
             Err(Box::new(error))
         })
         .execute();
+    // The log's months ahead, in a transaction of their own (seal() wants
+    // one that has written nothing).
+    let prepared = PgTryBuilder::new(|| {
+        in_transaction(prepare_partitions_if_installed);
+        Ok(())
+    })
+    .catch_others(|error| {
+        // SAFETY: as above.
+        unsafe { pg_sys::AbortCurrentTransaction() };
+        Err(Box::new(error))
+    })
+    .execute();
+    if let Err(error) = prepared {
+        report_failure(&name, "make the next partitions of the log of", *error);
+    }
     match outcome {
         Ok(Some(result)) => debug1!("audit_log: sealed database \"{name}\": {result}"),
         Ok(None) if announce => warning!(
             "audit_log.seal_databases: database \"{name}\" has no audit_log.seal(); not sealed"
         ),
         Ok(None) => {}
-        Err(error) => report_failure(&name, *error),
+        Err(error) => report_failure(&name, "seal", *error),
     }
 }
 
@@ -350,7 +369,7 @@ fn seal_if_installed() -> Option<String> {
     // id at once, and seal() refuses a transaction that has one.
     Spi::connect(|client| {
         let installed = client
-            .select(SEAL_INSTALLED, Some(1), &[])?
+            .select(&installed("audit_log.seal()"), Some(1), &[])?
             .first()
             .get_one::<bool>()?;
         if installed != Some(true) {
@@ -365,16 +384,36 @@ fn seal_if_installed() -> Option<String> {
     .unwrap_or_else(|e: pgrx::spi::SpiError| error!("audit_log: sealing failed: {e}"))
 }
 
+/// Makes the log's months ahead (`audit_log.prepare_partitions()`), where
+/// this database's extension has partitions.
+fn prepare_partitions_if_installed() {
+    Spi::connect_mut(|client| {
+        let installed = client
+            .select(&installed("audit_log.prepare_partitions()"), Some(1), &[])?
+            .first()
+            .get_one::<bool>()?;
+        if installed == Some(true) {
+            client.update(
+                "SELECT count(*) FROM audit_log.prepare_partitions()",
+                None,
+                &[],
+            )?;
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
+    })
+    .unwrap_or_else(|e| error!("audit_log: making the log's next partitions failed: {e}"))
+}
+
 /// Reports a failed seal as a WARNING that keeps the error's code, detail
 /// and hint: the worker is done either way, and the server carries on.
-fn report_failure(name: &str, error: CaughtError) {
+fn report_failure(name: &str, doing: &str, error: CaughtError) {
     let (CaughtError::PostgresError(cause)
     | CaughtError::ErrorReport(cause)
     | CaughtError::RustPanic { ereport: cause, .. }) = error;
     let mut report = ErrorReport::new(
         cause.sql_error_code(),
         format!(
-            "audit_log: could not seal database \"{name}\": {}",
+            "audit_log: could not {doing} database \"{name}\": {}",
             cause.message()
         ),
         pg_sys::function_name!(),

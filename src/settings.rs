@@ -15,6 +15,7 @@ static ACTOR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(N
 static CONTEXT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static REQUIRE_ACTOR: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DROP_WITH_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
+static PARTITION_MAINTENANCE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// The current `audit_log.context` as a flat jsonb, parsed once when it was set.
 /// It is the setting's "extra", allocated for and owned by the GUC machinery, which
@@ -80,11 +81,25 @@ pub fn define() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"audit_log.partition_maintenance",
+        c"Let this session attach, detach or drop partitions of audit_log.events.",
+        c"Superusers only. Set by the extension's own functions while they do it; by hand, a partition can leave the log without its archive.",
+        &PARTITION_MAINTENANCE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     // Typos such as audit_log.actr become errors instead of silent placeholders.
     #[cfg(not(any(feature = "pg13", feature = "pg14")))]
     unsafe {
         pg_sys::MarkGUCPrefixReserved(c"audit_log".as_ptr());
     }
+}
+
+/// Whether the extension's own functions (or a superuser) are managing the
+/// log's partitions.
+pub fn partition_maintenance() -> bool {
+    PARTITION_MAINTENANCE.get()
 }
 
 /// Whether a superuser asked to drop the extension with its events.

@@ -246,7 +246,10 @@ fn writer(occurred_at: i64) -> Writer {
 /// range of values it takes. The log stays locked as an INSERT through it
 /// would lock it, so that partitions are attached and detached around writers
 /// as around any INSERT.
-unsafe fn partition_for(events: pg_sys::Oid, occurred_at: i64) -> (pg_sys::Oid, (i64, i64)) {
+pub(crate) unsafe fn partition_for(
+    events: pg_sys::Oid,
+    occurred_at: i64,
+) -> (pg_sys::Oid, (i64, i64)) {
     use pg_sys::PartitionRangeDatumKind::*;
     let log = pg_sys::table_open(events, pg_sys::RowExclusiveLock as _);
     if (*(*log).rd_rel).relkind as u8 != pg_sys::RELKIND_PARTITIONED_TABLE {

@@ -24,7 +24,9 @@ psql -d diskfull <<'SQL'
 CREATE EXTENSION audit_log;
 CREATE TABLE orders (id int PRIMARY KEY, note text);
 SELECT audit_log.track('orders');
+-- The log's months to come, and those made already.
 ALTER TABLE audit_log.events SET TABLESPACE tiny;
+SELECT format('ALTER TABLE %s SET TABLESPACE tiny', partition) FROM audit_log.partition_bounds() \gexec
 SQL
 # One order per subtransaction until the log's disk is full.
 result=$(psql -At -d diskfull <<'SQL'

@@ -29,7 +29,12 @@ SQL
 
 "$PG_BINDIR/pg_dump" -d dump_src -f "$work/dump.sql"
 "$PG_BINDIR/pg_dump" -d dump_src -Fc -f "$work/dump.custom"
-grep -q '^COPY audit_log.events ' "$work/dump.sql" || { echo "no events in the dump"; exit 1; }
+# The log's months are tables of the dump, attached to the log, with their
+# rows; their guards are not in it (the extension makes them as they attach).
+grep -q '^COPY audit_log.events_[0-9_]* ' "$work/dump.sql" || { echo "no events in the dump"; exit 1; }
+grep -q '^ALTER TABLE ONLY audit_log.events ATTACH PARTITION audit_log.events_[0-9_]* FOR VALUES' "$work/dump.sql" \
+    || { echo "the log's partitions are not attached in the dump"; exit 1; }
+! grep -q 'CREATE TRIGGER events_' "$work/dump.sql" || { echo "partition guards in the dump"; exit 1; }
 grep -q "setval('audit_log.events_id_seq'" "$work/dump.sql" || { echo "no sequence position in the dump"; exit 1; }
 
 trail="SELECT id, occurred_at, tx_id, actor, db_user, application_name, client_addr, context,
@@ -48,6 +53,20 @@ for format in plain custom; do
 
     psql -At -d dump_dst -c "$trail" >"$work/dst.txt"
     diff "$work/src.txt" "$work/dst.txt" || { echo "$format: restored events differ"; exit 1; }
+
+    # Every partition is back with its seven indexes and four guards, once,
+    # and refuses changes; the restore was noted for sealing.
+    shape=$(psql -At -d dump_dst -c "
+        SELECT string_agg(DISTINCT (SELECT count(*) FROM pg_index x WHERE x.indrelid = b.partition)::text || ' indexes, '
+                          || (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = b.partition AND t.tgisinternal
+                                 AND t.tgenabled = 'A')::text || ' guards', '; ')
+          FROM audit_log.partition_bounds() b")
+    [ "$shape" = "7 indexes, 4 guards" ] || { echo "$format: restored partitions: $shape"; exit 1; }
+    refused=$(psql -At -d dump_dst -c "SELECT format('DELETE FROM %s', e.tableoid::regclass) FROM audit_log.events e LIMIT 1" \
+              | psql -d dump_dst 2>&1 || true)
+    echo "$refused" | grep -q "append-only: DELETE is not allowed" || { echo "$format: a restored partition is not guarded: $refused"; exit 1; }
+    noted=$(psql -At -d dump_dst -c "SELECT max(last_event_id) = (SELECT max(id) FROM audit_log.events) FROM audit_log.restored_trails")
+    [ "$noted" = t ] || { echo "$format: the restore was not noted in restored_trails"; exit 1; }
 
     # The restored capture triggers are named after the restored tables (the
     # dump names them after the source's OIDs): only such names capture.

@@ -38,6 +38,14 @@ sql -d app -c "CREATE EXTENSION audit_log" -c "CREATE TABLE t (id int PRIMARY KE
 sql -d dropme -c "CREATE EXTENSION audit_log"
 sql -d latin -c "CREATE EXTENSION audit_log"
 
+# The worker also makes the log's months ahead, where nobody called track().
+for _ in $(seq 60); do
+    months=$(sql -d dropme -c "SELECT count(*) FROM audit_log.partition_bounds() WHERE from_time IS NOT NULL")
+    [ "$months" = 4 ] && break
+    sleep 0.5
+done
+[ "$months" = 4 ] || fail "the worker made $months months ahead in dropme, not 4"
+
 seals() { sql -d app -c "SELECT count(*) FROM audit_log.seals"; }
 
 # write FIRST LAST: rows FIRST..LAST in app's tracked table.

@@ -1,8 +1,8 @@
 \set SHOW_CONTEXT never
--- Capture writes straight into the partition of a partitioned log that takes
--- the statement's start time, found from the partition bounds (no tuple
--- routing through SQL), else into the default partition. The log is turned
--- into a partitioned one by hand here, in a database of its own.
+-- The log is partitioned by the time of its events: a month per partition,
+-- made ahead of need, each with the log's indexes and guards of its own;
+-- what no month takes goes to the default partition. In a database of its
+-- own, to see the months from the start.
 CREATE DATABASE audit_log_partitioned;
 \c audit_log_partitioned
 SET client_min_messages = warning;
@@ -15,86 +15,125 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
-CREATE TABLE trainings (id int PRIMARY KEY, title text);
-SELECT audit_log.track('trainings');
-INSERT INTO trainings VALUES (1, 'before partitioning');
--- What was written so far stays where it is, in a partition ending now;
--- then partitions made by the extension (indexes and guards of their own).
-DO $$
+-- Partition names follow their month (UTC); here, which month it is matters.
+CREATE FUNCTION month_of(partition text) RETURNS text LANGUAGE sql AS $$
+    SELECT CASE WHEN partition ~ 'events_default$' THEN 'default'
+                ELSE coalesce((SELECT CASE m WHEN 0 THEN 'this month' WHEN 1 THEN 'next month'
+                                             ELSE 'in ' || m || ' months' END
+                                 FROM generate_series(-1, 5) AS m
+                                WHERE partition ~ ('events_' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC')
+                                                                        + m * interval '1 month', 'YYYY_MM') || '$')),
+                              partition) END
+$$;
+-- Which partitions a query reads, from its plan.
+CREATE FUNCTION partitions_read(query text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    boundary timestamptz := clock_timestamp();
-    next_month timestamptz := (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+    line text;
+    read text[] := '{}';
 BEGIN
-    ALTER TABLE audit_log.events RENAME TO events_until_now;
-    CREATE TABLE audit_log.events (LIKE audit_log.events_until_now INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
-        PARTITION BY RANGE (occurred_at);
-    EXECUTE format('ALTER TABLE audit_log.events ATTACH PARTITION audit_log.events_until_now
-                    FOR VALUES FROM (MINVALUE) TO (%L)', boundary);
-    PERFORM audit_log.create_partition(boundary, next_month);
-    PERFORM audit_log.create_partition(next_month, (next_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC');
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+        read := read || ARRAY(SELECT month_of(m[1]) FROM regexp_matches(line, '(events_[0-9]{4}_[0-9]{2}|events_default)\M', 'g') AS m);
+    END LOOP;
+    RETURN (SELECT string_agg(DISTINCT r, ', ' ORDER BY r) FROM unnest(read) AS r);
 END
 $$;
--- Names follow where a partition starts; what matters here is which is which.
-CREATE FUNCTION part(partition regclass) RETURNS text LANGUAGE sql AS $$
-    SELECT CASE WHEN partition::text = 'audit_log.events_until_now' THEN 'until now'
-                WHEN partition::text ~ '^audit_log\.events_\d{4}_\d{2}_\d{2}_\d{6}$' THEN 'rest of this month'
-                WHEN partition::text ~ '^audit_log\.events_\d{4}_\d{2}$' THEN 'next month'
-                ELSE partition::text END
-$$;
-SELECT part(c.oid::regclass) AS partition,
-       (SELECT string_agg(regexp_replace(i.relname, '^events_[0-9_]+', ''), ' ' ORDER BY i.relname)
-          FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid) AS indexes,
-       (SELECT string_agg(regexp_replace(t.tgname, '_[0-9]+$', '') || ':' || t.tgenabled::text, ' ' ORDER BY t.tgname)
-          FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgisinternal) AS guards
-  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
- WHERE i.inhparent = 'audit_log.events'::regclass AND c.relname <> 'events_until_now'
- ORDER BY 1;
 
--- This statement's events go to the partition of its start time, however many rows.
+-- A fresh log has only its default partition: months are made by
+-- prepare_partitions(), which track() runs (and the seal worker), never by
+-- CREATE EXTENSION (a restore brings its own months).
+SELECT month_of(partition::text) AS partition, from_time, to_time FROM audit_log.partition_bounds();
+CREATE TABLE trainings (id int PRIMARY KEY, title text);
+SELECT audit_log.track('trainings');
+SELECT month_of(b.partition::text) AS partition,
+       b.to_time = (b.from_time AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC' AS one_month,
+       (SELECT string_agg(regexp_replace(i.relname, '^events_([0-9_]+|default)_', ''), ' ' ORDER BY i.relname)
+          FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = b.partition) AS indexes,
+       (SELECT string_agg(regexp_replace(t.tgname, '_[0-9]+$', '') || ':' || t.tgenabled::text, ' ' ORDER BY t.tgname)
+          FROM pg_trigger t WHERE t.tgrelid = b.partition AND t.tgisinternal) AS guards
+  FROM audit_log.partition_bounds() AS b
+ ORDER BY b.from_time NULLS FIRST;
+-- Made once: running it again makes nothing.
+SELECT count(*) AS made_again FROM audit_log.prepare_partitions();
+-- The log itself has no index: each partition has its own.
+SELECT count(*) AS indexes_on_the_log FROM pg_index WHERE indrelid = 'audit_log.events'::regclass;
+
+-- Capture writes into this month's partition, however many rows.
 SET audit_log.actor = 'alice';
-INSERT INTO trainings SELECT g, 'row ' || g FROM generate_series(2, 1001) AS g;
+INSERT INTO trainings SELECT g, 'row ' || g FROM generate_series(1, 1000) AS g;
 UPDATE trainings SET title = 'renamed' WHERE id = 1;
-SELECT part(e.tableoid) AS partition, e.action, count(*)
+SELECT month_of(e.tableoid::regclass::text) AS partition, e.action, count(*)
   FROM audit_log.events e GROUP BY 1, 2 ORDER BY 1, 2;
 
--- Reading, sealing and verifying work across partitions. (export() is
--- left out: a BEGIN ATOMIC body is bound to the table it was created on, the
--- one renamed above; the upgrade that partitions the log re-creates it.)
+-- A period reads only its months (partition pruning); no period, all.
+SELECT partitions_read(format('SELECT * FROM audit_log.export(since => %L, until => %L)',
+                              date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                              (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '10 days') AT TIME ZONE 'UTC'))
+       AS ten_days;
+SELECT partitions_read(format('SELECT * FROM audit_log.export(since => %L)',
+                              (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'))
+       AS from_next_month;
+SELECT partitions_read('SELECT * FROM audit_log.export()') AS everything;
+
+-- Reading, sealing and verifying work across partitions.
 SELECT count(*) AS listed FROM audit_log.list(actor => 'alice', max_rows => 2000);
+SELECT count(*) AS exported FROM audit_log.export(actor => 'alice');
 SELECT action, entity_id FROM audit_log.history('trainings', '{"id": 1}');
 SELECT audit_log.seal() IS NOT NULL AS sealed;
 SELECT count(*) AS problems FROM audit_log.verify();
 
-
 -- Each partition refuses what the log refuses, even when named directly,
 -- also under session_replication_role = replica.
-SELECT e.tableoid::regclass AS current_partition
-  FROM audit_log.events e WHERE part(e.tableoid) = 'rest of this month' LIMIT 1 \gset
+SELECT e.tableoid::regclass AS current_partition FROM audit_log.events e LIMIT 1 \gset
 SELECT sqlstate_of(format('UPDATE %s SET actor = %L', :'current_partition', 'mallory')) AS update_partition;
 SELECT sqlstate_of(format('DELETE FROM %s', :'current_partition')) AS delete_partition;
 SELECT sqlstate_of(format('TRUNCATE %s', :'current_partition')) AS truncate_partition;
+SELECT sqlstate_of('TRUNCATE audit_log.events_default') AS truncate_default;
 SET session_replication_role = replica;
 SELECT sqlstate_of(format('INSERT INTO %s SELECT * FROM %s LIMIT 1', :'current_partition', :'current_partition')) AS forge_in_partition;
 RESET session_replication_role;
+-- ... and its guards can be neither disabled nor dropped.
+SELECT regexp_replace(sqlstate_of(format('ALTER TABLE %s DISABLE TRIGGER ALL', :'current_partition')),
+                      'events_[0-9_]+', 'events_<month>') AS disable_guards;
 SELECT count(*) AS untouched FROM audit_log.events WHERE actor = 'alice';
 
--- Without a partition for the statement's time, the default one takes it.
+-- Partitions are the extension's: attached, detached, dropped or created
+-- in the log by hand, refused, even for a superuser.
+SELECT sqlstate_of(format('ALTER TABLE audit_log.events DETACH PARTITION %s', :'current_partition')) AS detach;
+SELECT sqlstate_of(format('ALTER TABLE audit_log.events DETACH PARTITION %s CONCURRENTLY', :'current_partition')) AS detach_concurrently;
+SELECT sqlstate_of(format('DROP TABLE %s', :'current_partition')) AS drop_partition;
+CREATE TABLE audit_log.forged (LIKE audit_log.events);
+INSERT INTO audit_log.forged SELECT * FROM audit_log.events LIMIT 1;
+SELECT sqlstate_of($$ALTER TABLE audit_log.events ATTACH PARTITION audit_log.forged
+                     FOR VALUES FROM ('2001-01-01') TO ('2001-02-01')$$) AS attach_with_events;
+SELECT sqlstate_of($$CREATE TABLE audit_log.made_by_hand PARTITION OF audit_log.events
+                     FOR VALUES FROM ('2002-01-01') TO ('2002-02-01')$$) AS create_partition_of;
+DROP TABLE audit_log.forged;
+SELECT count(*) AS partitions FROM audit_log.partition_bounds();
+
+-- Without a partition for the statement's time, the default one takes it
+-- (a superuser detaches this month's partition on purpose).
+SET audit_log.partition_maintenance = on;
 DO $$
 BEGIN
     EXECUTE (SELECT format('ALTER TABLE audit_log.events DETACH PARTITION %s', e.tableoid::regclass)
-               FROM audit_log.events e WHERE part(e.tableoid) = 'rest of this month' LIMIT 1);
+               FROM audit_log.events e LIMIT 1);
 END
 $$;
-CREATE TABLE audit_log.events_default PARTITION OF audit_log.events DEFAULT;
 DELETE FROM trainings WHERE id = 2;
-SELECT part(e.tableoid) AS partition, e.action, e.entity_id
+SELECT month_of(e.tableoid::regclass::text) AS partition, e.action, e.entity_id
   FROM audit_log.events e WHERE e.action = 'DELETE';
+-- prepare_partitions() leaves that month alone (its events would have to
+-- move), with a warning naming the month.
+SET client_min_messages = error;
+SELECT count(*) AS made FROM audit_log.prepare_partitions();
+SET client_min_messages = warning;
 
 -- And with neither, the write fails, and so does the change: nothing is lost.
 ALTER TABLE audit_log.events DETACH PARTITION audit_log.events_default;
 SELECT regexp_replace(sqlstate_of($$DELETE FROM trainings WHERE id = 3$$), 'at .*', 'at <now>') AS no_partition;
 SELECT count(*) AS still_there FROM trainings WHERE id = 3;
 ALTER TABLE audit_log.events ATTACH PARTITION audit_log.events_default DEFAULT;
+RESET audit_log.partition_maintenance;
 
 \c audit_log_regress
 DROP DATABASE audit_log_partitioned;
