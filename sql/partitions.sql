@@ -214,3 +214,22 @@ CREATE TABLE audit_log.events_default PARTITION OF audit_log.events DEFAULT;
 SELECT audit_log.create_event_indexes('audit_log.events_default');
 SELECT audit_log.guard_partition('audit_log.events_default');
 SELECT pg_catalog.pg_extension_config_dump('audit_log.events_default', '');
+
+-- Whether every event of a partition is sealed (src/sealing.rs); with the
+-- extension's rights, since readers read the log, not its partitions.
+CREATE FUNCTION audit_log.partition_sealed(partition regclass) RETURNS boolean
+LANGUAGE c STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'audit_log_partition_sealed_wrapper';
+
+-- One row per partition of the log: the period it takes (NULL for the
+-- default one), how many events it holds (PostgreSQL's estimate), whether
+-- they are all sealed, and whether it was archived (an ARCHIVE event names it).
+CREATE VIEW audit_log.partitions AS
+SELECT b.partition, b.from_time, b.to_time,
+       greatest(c.reltuples::bigint, pg_catalog.pg_stat_get_live_tuples(c.oid), 0) AS events,
+       audit_log.partition_sealed(b.partition) AS sealed,
+       EXISTS (SELECT 1 FROM audit_log.events a
+                WHERE a.action = 'ARCHIVE' AND a.entity_id ->> 'partition' = b.partition::text) AS archived
+  FROM audit_log.partition_bounds() AS b
+  JOIN pg_catalog.pg_class c ON c.oid = b.partition;

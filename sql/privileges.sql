@@ -110,3 +110,5 @@ GRANT EXECUTE ON FUNCTION audit_log.legal_hold(text), audit_log.release_hold(big
 -- Partitions (section 8): admins make the months ahead (the seal worker and
 -- track() do it too).
 GRANT EXECUTE ON FUNCTION audit_log.prepare_partitions() TO audit_log_admin;
+GRANT SELECT ON audit_log.partitions TO audit_log_reader;
+GRANT EXECUTE ON FUNCTION audit_log.partition_bounds(), audit_log.partition_sealed(regclass) TO audit_log_reader;

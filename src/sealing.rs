@@ -487,6 +487,57 @@ fn insert_leaves(
 
 /// `audit_log.seal_status()`.
 #[allow(clippy::type_complexity)]
+/// The events of `relation` the next seal would consider, as a FROM clause
+/// taking `Generation::unsealed_arguments()`: at a generation's start every
+/// event not in the tree, afterwards the range above the watermark.
+fn unsealed_events(relation: &str, generation: &Generation) -> String {
+    if generation.starts {
+        format!(
+            "FROM {relation} e \
+              WHERE NOT EXISTS (SELECT 1 FROM audit_log.tree_leaves l WHERE l.event_id = e.id) \
+                AND (e.tx_id >= $1::xid8 OR ($2 > 0 AND e.id > $2))"
+        )
+    } else {
+        format!("FROM {relation} e WHERE e.tx_id >= $1::xid8 AND e.id > $2")
+    }
+}
+
+impl Generation {
+    fn unsealed_arguments(&self) -> [pgrx::datum::DatumWithOid<'static>; 2] {
+        [
+            self.previous_watermark.to_string().into(),
+            self.restored_through.into(),
+        ]
+    }
+}
+
+/// `audit_log.partition_sealed(partition regclass)`: whether every event of
+/// one partition of the log is sealed (the `sealed` column of
+/// audit_log.partitions), read through the partition's (tx_id, id) index.
+#[pg_extern(sql = false)]
+fn audit_log_partition_sealed(partition: pg_sys::Oid) -> bool {
+    Spi::connect(|client| -> SpiResult<bool> {
+        let name: String = client
+            .select("SELECT $1::pg_catalog.regclass::text", None, &[partition.into()])?
+            .first()
+            .get_one()?
+            .unwrap_or_default();
+        let last = last_seal(client)?;
+        let generation = generation(client, last.as_ref())?;
+        let unsealed = unsealed_events(&name, &generation);
+        Ok(client
+            .select(
+                &format!("SELECT NOT EXISTS (SELECT 1 {unsealed})"),
+                None,
+                &generation.unsealed_arguments(),
+            )?
+            .first()
+            .get_one::<bool>()?
+            .unwrap_or(false))
+    })
+    .unwrap_or_else(|e| error!("audit_log.partition_sealed(): {e}"))
+}
+
 #[pg_extern(sql = false)]
 fn audit_log_seal_status() -> TableIterator<
     'static,
@@ -512,19 +563,8 @@ fn audit_log_seal_status() -> TableIterator<
             )?
             .first()
             .get_one()?;
-        // What the next seal would consider: at a generation's start every
-        // event not in the tree, afterwards the range above the watermark.
-        let unsealed = if generation.starts {
-            "FROM audit_log.events e \
-              WHERE NOT EXISTS (SELECT 1 FROM audit_log.tree_leaves l WHERE l.event_id = e.id) \
-                AND (e.tx_id >= $1::xid8 OR ($2 > 0 AND e.id > $2))"
-        } else {
-            "FROM audit_log.events e WHERE e.tx_id >= $1::xid8 AND e.id > $2"
-        };
-        let args = [
-            generation.previous_watermark.to_string().into(),
-            generation.restored_through.into(),
-        ];
+        let unsealed = unsealed_events("audit_log.events", &generation);
+        let args = generation.unsealed_arguments();
         let counts = client
             .select(
                 &format!(

@@ -81,6 +81,20 @@ SELECT action, entity_id FROM audit_log.history('trainings', '{"id": 1}');
 SELECT audit_log.seal() IS NOT NULL AS sealed;
 SELECT count(*) AS problems FROM audit_log.verify();
 
+-- audit_log.partitions: a row per partition, its period, its events (an
+-- estimate), whether all are sealed; readers may look.
+ANALYZE audit_log.events;
+CREATE ROLE partitions_reader;
+GRANT audit_log_reader TO partitions_reader;
+SET ROLE partitions_reader;
+SELECT month_of(partition::text) AS partition, events, sealed, archived
+  FROM audit_log.partitions ORDER BY from_time NULLS FIRST;
+RESET ROLE;
+INSERT INTO trainings VALUES (5000, 'not sealed yet');
+SELECT month_of(partition::text) AS partition, sealed FROM audit_log.partitions
+ WHERE from_time IS NULL OR from_time <= now() ORDER BY from_time NULLS FIRST;
+DROP ROLE partitions_reader;
+
 -- Each partition refuses what the log refuses, even when named directly,
 -- also under session_replication_role = replica.
 SELECT e.tableoid::regclass AS current_partition FROM audit_log.events e LIMIT 1 \gset
