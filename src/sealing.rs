@@ -518,7 +518,11 @@ impl Generation {
 fn audit_log_partition_sealed(partition: pg_sys::Oid) -> bool {
     Spi::connect(|client| -> SpiResult<bool> {
         let name: String = client
-            .select("SELECT $1::pg_catalog.regclass::text", None, &[partition.into()])?
+            .select(
+                "SELECT $1::pg_catalog.regclass::text",
+                None,
+                &[partition.into()],
+            )?
             .first()
             .get_one()?
             .unwrap_or_default();
