@@ -485,8 +485,6 @@ fn insert_leaves(
     Ok(())
 }
 
-/// `audit_log.seal_status()`.
-#[allow(clippy::type_complexity)]
 /// The events of `relation` the next seal would consider, as a FROM clause
 /// taking `Generation::unsealed_arguments()`: at a generation's start every
 /// event not in the tree, afterwards the range above the watermark.
@@ -542,6 +540,8 @@ fn audit_log_partition_sealed(partition: pg_sys::Oid) -> bool {
     .unwrap_or_else(|e| error!("audit_log.partition_sealed(): {e}"))
 }
 
+/// `audit_log.seal_status()`.
+#[allow(clippy::type_complexity)]
 #[pg_extern(sql = false)]
 fn audit_log_seal_status() -> TableIterator<
     'static,
