@@ -1017,6 +1017,19 @@ SELECT b.partition, b.from_time, b.to_time,
 SELECT audit_log.guard_partition(p.partition) FROM audit_log.partition_bounds() AS p
  WHERE p.partition <> 'audit_log.events_default'::regclass;
 
+-- The months after the first partition, made now so that no event waits in
+-- the default partition for the seal worker or track(); like every month,
+-- not part of the extension (pg_dump writes them as tables).
+DO $$
+DECLARE
+    made regclass;
+BEGIN
+    FOR made IN SELECT * FROM audit_log.prepare_partitions() LOOP
+        EXECUTE format('ALTER EXTENSION audit_log DROP TABLE %s', made);
+    END LOOP;
+END
+$$;
+
 REVOKE ALL ON audit_log.events_default FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log.guard_partition(regclass), audit_log.create_event_indexes(regclass),
     audit_log.create_partition(timestamptz, timestamptz), audit_log.guard_new_partitions(),

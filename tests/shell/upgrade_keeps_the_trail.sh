@@ -47,7 +47,20 @@ SQL
              -c "SELECT audit_log.seal()" >/dev/null
     fi
     psql -At -d upgrade_old -c "$trail" >"$work/before.txt"
+    filenode=$(psql -At -d upgrade_old -c "SELECT pg_relation_filenode('audit_log.events')")
     psql -d upgrade_old -c "ALTER EXTENSION audit_log UPDATE"
+    # The log is partitioned: its old table, not rewritten (same file), is
+    # the first partition, and the next three months are made, outside the
+    # extension like every month.
+    layout=$(psql -At -d upgrade_old -c "
+        SELECT (SELECT pg_relation_filenode(b.partition) = $filenode FROM audit_log.partition_bounds() b
+                 WHERE b.from_time = '-infinity'),
+               (SELECT count(*) FROM audit_log.partition_bounds() b
+                 WHERE b.from_time > '-infinity'
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = b.partition AND d.deptype = 'e')),
+               (SELECT count(*) FROM audit_log.events e JOIN audit_log.partition_bounds() b ON b.partition = e.tableoid
+                 WHERE b.from_time = '-infinity') = (SELECT count(*) FROM audit_log.events)")
+    [ "$layout" = "t|3|t" ] || { echo "$old: the upgraded log's partitions: $layout"; exit 1; }
 
     version=$(psql -At -d upgrade_old -c "SELECT extversion FROM pg_extension WHERE extname = 'audit_log'")
     [ "$version" = "$current" ] || { echo "$old: updated to $version, not $current"; exit 1; }
