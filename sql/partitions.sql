@@ -36,19 +36,18 @@ CREATE FUNCTION audit_log.create_event_indexes(partition regclass) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    name text := (SELECT c.relname FROM pg_class c WHERE c.oid = partition);
 BEGIN
-    EXECUTE format('CREATE UNIQUE INDEX %I ON %s (id)', name || '_id', partition);
-    EXECUTE format('CREATE INDEX %I ON %s (occurred_at, id)', name || '_occurred_at', partition);
-    EXECUTE format('CREATE INDEX %I ON %s (actor, occurred_at, id)', name || '_actor', partition);
-    EXECUTE format('CREATE INDEX %I ON %s (entity, occurred_at, id)', name || '_entity', partition);
-    EXECUTE format('CREATE INDEX %I ON %s USING hash '
-                   '((pg_catalog.jsonb_hash_extended(entity_id, pg_catalog.hashtext(entity))))',
-                   name || '_entity_id', partition);
-    EXECUTE format('CREATE INDEX %I ON %s (action, occurred_at, id) '
-                   'WHERE action NOT IN (''INSERT'', ''UPDATE'', ''DELETE'')', name || '_rare_actions', partition);
-    EXECUTE format('CREATE INDEX %I ON %s (tx_id, id)', name || '_tx_id', partition);
+    -- Named by PostgreSQL after the partition (events_2027_01_occurred_at_id_idx),
+    -- never colliding with a renamed partition's.
+    EXECUTE format('CREATE UNIQUE INDEX ON %s (id)', partition);
+    EXECUTE format('CREATE INDEX ON %s (occurred_at, id)', partition);
+    EXECUTE format('CREATE INDEX ON %s (actor, occurred_at, id)', partition);
+    EXECUTE format('CREATE INDEX ON %s (entity, occurred_at, id)', partition);
+    EXECUTE format('CREATE INDEX ON %s USING hash '
+                   '((pg_catalog.jsonb_hash_extended(entity_id, pg_catalog.hashtext(entity))))', partition);
+    EXECUTE format('CREATE INDEX ON %s (action, occurred_at, id) '
+                   'WHERE action NOT IN (''INSERT'', ''UPDATE'', ''DELETE'')', partition);
+    EXECUTE format('CREATE INDEX ON %s (tx_id, id)', partition);
 END
 $$;
 
@@ -83,6 +82,17 @@ BEGIN
                      WHERE c.oid = 'audit_log.events'::regclass));
     made := format('audit_log.%I', name)::regclass;
     PERFORM audit_log.create_event_indexes(made);
+    -- Events the default partition took for this period (nobody made it in
+    -- time) move into it, unchanged, before it is attached: ATTACH refuses a
+    -- period the default partition holds events of.
+    IF EXISTS (SELECT 1 FROM audit_log.events_default d
+                WHERE d.occurred_at >= from_time AND d.occurred_at < to_time) THEN
+        LOCK TABLE audit_log.events_default IN ACCESS EXCLUSIVE MODE;
+        EXECUTE format('INSERT INTO %s SELECT * FROM audit_log.events_default d
+                         WHERE d.occurred_at >= $1 AND d.occurred_at < $2', made)
+            USING from_time, to_time;
+        DELETE FROM audit_log.events_default d WHERE d.occurred_at >= from_time AND d.occurred_at < to_time;
+    END IF;
     EXECUTE format('ALTER TABLE audit_log.events ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)',
                    made, from_time, to_time);
     PERFORM audit_log.guard_partition(made);
@@ -188,15 +198,6 @@ BEGIN
         month_end := (this_month + (ahead + 1) * interval '1 month') AT TIME ZONE 'UTC';
         CONTINUE WHEN EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
                                WHERE b.from_time < month_end AND b.to_time > month_start);
-        -- Events the default partition took for this month would have to
-        -- move first; until then the month stays there.
-        IF EXISTS (SELECT 1 FROM audit_log.events_default d
-                    WHERE d.occurred_at >= month_start AND d.occurred_at < month_end) THEN
-            RAISE WARNING 'audit_log: the default partition holds events of %: no partition made for that month',
-                to_char(month_start AT TIME ZONE 'UTC', 'YYYY-MM "(UTC)"')
-                USING HINT = 'Its events must move out of the default partition first.';
-            CONTINUE;
-        END IF;
         BEGIN
             RETURN NEXT audit_log.create_partition(month_start, month_end);
         EXCEPTION WHEN lock_not_available THEN
@@ -209,7 +210,8 @@ $$;
 
 -- What no other partition takes: a write never fails for want of a
 -- partition. prepare_partitions() keeps the months ahead made, so that it
--- stays empty. An extension table (dumped as data), unlike the months.
+-- stays empty, and moves what it took into the month made for it. An
+-- extension table (dumped as data), unlike the months.
 CREATE TABLE audit_log.events_default PARTITION OF audit_log.events DEFAULT;
 SELECT audit_log.create_event_indexes('audit_log.events_default');
 SELECT audit_log.guard_partition('audit_log.events_default');

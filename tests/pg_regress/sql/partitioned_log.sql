@@ -131,18 +131,31 @@ DO $$
 BEGIN
     EXECUTE (SELECT format('ALTER TABLE audit_log.events DETACH PARTITION %s', e.tableoid::regclass)
                FROM audit_log.events e LIMIT 1);
+    EXECUTE (SELECT format('ALTER TABLE audit_log.%I RENAME TO events_detached',
+                           'events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')));
 END
 $$;
 DELETE FROM trainings WHERE id = 2;
 SELECT month_of(e.tableoid::regclass::text) AS partition, e.action, e.entity_id
   FROM audit_log.events e WHERE e.action = 'DELETE';
--- prepare_partitions() leaves that month alone (its events would have to
--- move), with a warning naming the month.
-SET client_min_messages = error;
-SELECT count(*) AS made FROM audit_log.prepare_partitions();
-SET client_min_messages = warning;
+RESET audit_log.partition_maintenance;
+-- prepare_partitions() makes that month again, and the event moves into
+-- it, unchanged; the default partition is empty again, and still guarded.
+SELECT id AS moved_id, md5(e::text) AS moved_row FROM audit_log.events e WHERE e.action = 'DELETE' \gset
+SELECT month_of(made::text) AS made FROM audit_log.prepare_partitions() AS made;
+SELECT month_of(e.tableoid::regclass::text) AS partition, md5(e::text) = :'moved_row' AS unchanged
+  FROM audit_log.events e WHERE e.id = :moved_id;
+SELECT count(*) AS left_in_default FROM audit_log.events_default;
+SELECT sqlstate_of('DELETE FROM audit_log.events_default') AS default_still_guarded;
+SET audit_log.partition_maintenance = on;
 
 -- And with neither, the write fails, and so does the change: nothing is lost.
+DO $$
+BEGIN
+    EXECUTE format('ALTER TABLE audit_log.events DETACH PARTITION audit_log.%I',
+                   'events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM'));
+END
+$$;
 ALTER TABLE audit_log.events DETACH PARTITION audit_log.events_default;
 SELECT regexp_replace(sqlstate_of($$DELETE FROM trainings WHERE id = 3$$), 'at .*', 'at <now>') AS no_partition;
 SELECT count(*) AS still_there FROM trainings WHERE id = 3;
