@@ -157,17 +157,34 @@ AS $$
      WHERE p.relnamespace = 'audit_log'::regnamespace AND p.relname = 'events'
 $$;
 
--- Months ahead of need: this month (UTC) and the next three, each made
--- unless a partition already takes part of it. Run by track() and by the
--- seal worker; a DBA without the worker runs it from cron (docs/operations.md).
--- Returns the partitions it made.
+-- The periods a partition should exist for by now: this one (UTC) and those
+-- that start before the end of the third month after this one, each as long
+-- as audit_log.partition_width says (a month unless set: 4 months, about 17
+-- weeks, or about 120 days ahead).
+CREATE FUNCTION audit_log.periods_ahead()
+RETURNS TABLE (from_time timestamptz, to_time timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p AT TIME ZONE 'UTC', (p + w.step) AT TIME ZONE 'UTC'
+      FROM (SELECT lower(coalesce(nullif(current_setting('audit_log.partition_width', true), ''), 'month')) AS unit) AS u
+     CROSS JOIN LATERAL (SELECT ('1 ' || u.unit)::interval AS step,
+                                date_trunc(u.unit, now() AT TIME ZONE 'UTC') AS first,
+                                date_trunc('month', now() AT TIME ZONE 'UTC') + interval '4 months' AS horizon) AS w
+     CROSS JOIN LATERAL generate_series(w.first, w.horizon - interval '1 microsecond', w.step) AS p
+$$;
+
+-- Partitions ahead of need: one for each period of periods_ahead() that no
+-- partition takes part of yet. Run by track() and by the seal worker; a DBA
+-- without the worker runs it from cron (docs/operations.md). Returns the
+-- partitions it made.
 --
 -- One session at a time makes partitions: it holds the log in SHARE UPDATE
 -- EXCLUSIVE mode (as ATTACH does; writers and readers go on), so that two
--- sessions never make the same month, nor wait on each other's default
+-- sessions never make the same period, nor wait on each other's default
 -- partition. Attaching locks the default partition, which every read of the
 -- whole log also locks: rather than queue behind a long export (and make
--- every read after it queue too), a month waits at most 2 s and is made next
+-- every read after it queue too), a period waits at most 2 s and is made next
 -- time.
 CREATE FUNCTION audit_log.prepare_partitions()
 RETURNS SETOF regclass
@@ -176,15 +193,12 @@ SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '2s'
 AS $$
 DECLARE
-    this_month timestamp := date_trunc('month', now() AT TIME ZONE 'UTC');
-    month_start timestamptz;
-    month_end timestamptz;
+    period record;
 BEGIN
     -- Nothing to make, nothing to lock (the usual case).
-    IF NOT EXISTS (SELECT 1 FROM generate_series(0, 3) AS ahead
+    IF NOT EXISTS (SELECT 1 FROM audit_log.periods_ahead() a
                     WHERE NOT EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
-                                       WHERE b.from_time < (this_month + (ahead + 1) * interval '1 month') AT TIME ZONE 'UTC'
-                                         AND b.to_time > (this_month + ahead * interval '1 month') AT TIME ZONE 'UTC')) THEN
+                                       WHERE b.from_time < a.to_time AND b.to_time > a.from_time)) THEN
         RETURN;
     END IF;
     BEGIN
@@ -193,16 +207,14 @@ BEGIN
         RAISE NOTICE 'audit_log: another session is making partitions of the log';
         RETURN;
     END;
-    FOR ahead IN 0..3 LOOP
-        month_start := (this_month + ahead * interval '1 month') AT TIME ZONE 'UTC';
-        month_end := (this_month + (ahead + 1) * interval '1 month') AT TIME ZONE 'UTC';
+    FOR period IN SELECT * FROM audit_log.periods_ahead() ORDER BY 1 LOOP
         CONTINUE WHEN EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
-                               WHERE b.from_time < month_end AND b.to_time > month_start);
+                               WHERE b.from_time < period.to_time AND b.to_time > period.from_time);
         BEGIN
-            RETURN NEXT audit_log.create_partition(month_start, month_end);
+            RETURN NEXT audit_log.create_partition(period.from_time, period.to_time);
         EXCEPTION WHEN lock_not_available THEN
             RAISE NOTICE 'audit_log: the log is busy, the partition for % to % is left for next time',
-                month_start, month_end;
+                period.from_time, period.to_time;
         END;
     END LOOP;
 END

@@ -17,6 +17,20 @@ static REQUIRE_ACTOR: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DROP_WITH_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 static PARTITION_MAINTENANCE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+/// How long a partition of the log is: what prepare_partitions() makes
+/// (sql/partitions.sql reads the setting by name).
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PartitionWidth {
+    #[name = c"month"]
+    Month,
+    #[name = c"week"]
+    Week,
+    #[name = c"day"]
+    Day,
+}
+static PARTITION_WIDTH: GucSetting<PartitionWidth> =
+    GucSetting::<PartitionWidth>::new(PartitionWidth::Month);
+
 /// The current `audit_log.context` as a flat jsonb, parsed once when it was set.
 /// It is the setting's "extra", allocated for and owned by the GUC machinery, which
 /// hands it back to the assign hook on every change, rollback and reset.
@@ -86,6 +100,14 @@ pub fn define() {
         c"Let this session attach, detach or drop partitions of audit_log.events.",
         c"Superusers only. Set by the extension's own functions while they do it; by hand, a partition can leave the log without its archive.",
         &PARTITION_MAINTENANCE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"audit_log.partition_width",
+        c"How long the partitions of audit_log.events that prepare_partitions() makes are: month, week or day.",
+        c"Superusers only (ALTER DATABASE ... SET for one database). Partitions already made keep their width.",
+        &PARTITION_WIDTH,
         GucContext::Suset,
         GucFlags::default(),
     );

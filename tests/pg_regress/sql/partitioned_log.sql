@@ -164,3 +164,24 @@ RESET audit_log.partition_maintenance;
 
 \c audit_log_regress
 DROP DATABASE audit_log_partitioned;
+
+-- Other widths: audit_log.partition_width (month, week or day), for the
+-- partitions made from then on; here a log of weeks, from Monday to Monday,
+-- made for the rest of this month and the next three.
+CREATE DATABASE audit_log_weekly;
+ALTER DATABASE audit_log_weekly SET audit_log.partition_width = 'week';
+\c audit_log_weekly
+SET client_min_messages = warning;
+CREATE EXTENSION audit_log;
+SHOW audit_log.partition_width;
+SELECT count(*) > 12 AS weeks_made FROM audit_log.prepare_partitions();
+SELECT count(*) > 12 AS weeks_ahead,
+       bool_and(b.to_time - b.from_time = interval '7 days') AS seven_days_each,
+       bool_and(extract(isodow FROM b.from_time AT TIME ZONE 'UTC') = 1
+                AND (b.from_time AT TIME ZONE 'UTC')::time = '00:00') AS from_monday_midnight,
+       bool_and(b.partition::text ~ '^audit_log\.events_\d{4}_\d{2}_\d{2}$') AS named_by_day,
+       min(b.from_time) <= now() AND max(b.to_time) > now() + interval '3 months' AS covers_now_and_ahead
+  FROM audit_log.partition_bounds() AS b WHERE b.from_time IS NOT NULL;
+SET audit_log.partition_width = 'fortnight';
+\c audit_log_regress
+DROP DATABASE audit_log_weekly;
