@@ -312,8 +312,18 @@ DECLARE
         (SELECT (date_trunc('month', max(e.occurred_at) AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
            FROM audit_log.events e));
     first_name text := 'events_before_' || to_char(first_end AT TIME ZONE 'UTC', 'YYYY_MM');
+    not_null name;
 BEGIN
     EXECUTE format('ALTER TABLE audit_log.events RENAME TO %I', first_name);
+    -- PostgreSQL 18 names NOT NULL constraints after the table (events_id_not_null):
+    -- the old table's give the new log its names back.
+    FOR not_null IN
+        SELECT c.conname FROM pg_catalog.pg_constraint c
+         WHERE c.conrelid = format('audit_log.%I', first_name)::regclass AND c.contype = 'n'
+    LOOP
+        EXECUTE format('ALTER TABLE audit_log.%I RENAME CONSTRAINT %I TO %I', first_name, not_null,
+                       regexp_replace(not_null, '^events_', first_name || '_'));
+    END LOOP;
     EXECUTE format('ALTER TABLE audit_log.%I ADD CONSTRAINT events_first_partition CHECK (occurred_at < %L)',
                    first_name, first_end);
     EXECUTE format('DROP TRIGGER events_append_only ON audit_log.%1$I;
