@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install install-cli lint bench-reading bench-capture bench-ddl bench-integrity bench-sizing reliability-long
+.PHONY: demo test setup install install-cli lint bench-reading bench-capture bench-ddl bench-integrity bench-sizing bench-scale reliability-long
 
 demo:
 	bash scripts/demo.sh
@@ -40,6 +40,10 @@ bench-integrity:
 
 bench-sizing:
 	bash bench/sizing.sh
+
+# A trail of 30 million events over 24 months, partitioned and as one table (issue 16).
+bench-scale:
+	bash bench/scale.sh
 
 # The reliability tests in long mode (docs/reliability.md), on PostgreSQL 15.
 reliability-long: setup

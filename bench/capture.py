@@ -95,15 +95,21 @@ def log_table(mode):
     return "handmade.events" if mode == "plpgsql" else "audit_log.events"
 
 
+def log_size(log):
+    """The log's size with its indexes: a partitioned log's is its partitions'."""
+    return (f"coalesce((SELECT sum(pg_total_relation_size(t.relid)) "
+            f"FROM pg_partition_tree('{log}') AS t WHERE t.isleaf), pg_total_relation_size('{log}'))")
+
+
 def measure(mode, name, sql):
     """Time, WAL bytes and log growth of one workload."""
     log = log_table(mode)
     before = psql(f"SELECT pg_current_wal_insert_lsn(), (SELECT coalesce(max(id), 0) FROM {log}), "
-                  f"pg_total_relation_size('{log}')").split("|")
+                  f"{log_size(log)}").split("|")
     seconds = timed(sql)
     after = psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '{before[0]}'), "
                  f"(SELECT count(*) FROM {log} WHERE id > {before[1]}), "
-                 f"pg_total_relation_size('{log}') - {before[2]}").split("|")
+                 f"{log_size(log)} - {before[2]}").split("|")
     wal, events, log_bytes = int(float(after[0])), int(after[1]), int(after[2])
     return {"seconds": seconds, "wal": wal, "events": events, "log_bytes": log_bytes, "first_id": int(before[1])}
 
@@ -115,8 +121,13 @@ def floor_of(result, mode):
     ones capture wrote into (an empty copy would only ever append to the
     rightmost index pages)."""
     log = log_table(mode)
+    # A partitioned log keeps its indexes on its partitions: the copy takes
+    # those of the partition capture writes into now.
+    shape = log if mode == "plpgsql" else psql(
+        "SELECT partition FROM audit_log.partition_bounds() "
+        "WHERE from_time <= now() AND to_time > now()")
     psql("DROP TABLE IF EXISTS public.log_copy")
-    psql(f"CREATE TABLE public.log_copy (LIKE {log} INCLUDING INDEXES)")
+    psql(f"CREATE TABLE public.log_copy (LIKE {shape} INCLUDING INDEXES)")
     psql(f"INSERT INTO public.log_copy SELECT * FROM {log} WHERE id <= {result['first_id']} ORDER BY id")
     psql("VACUUM (ANALYZE) public.log_copy")
     psql("CHECKPOINT")

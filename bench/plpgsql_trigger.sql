@@ -1,10 +1,11 @@
 -- The hand-written PL/pgSQL audit trigger audit_log is measured against: the
 -- same facts (actor and context from the settings, to_jsonb of OLD and NEW,
 -- the changed fields, no event for an UPDATE that changes nothing) written to
--- a table shaped like audit_log.events, with the same indexes.
+-- a table shaped like audit_log.events, with the same indexes (those of a
+-- partition: the partitioned log itself holds none).
 CREATE SCHEMA handmade;
 CREATE SEQUENCE handmade.events_id_seq;
-CREATE TABLE handmade.events (LIKE audit_log.events INCLUDING CONSTRAINTS INCLUDING INDEXES);
+CREATE TABLE handmade.events (LIKE audit_log.events_default INCLUDING CONSTRAINTS INCLUDING INDEXES);
 ALTER TABLE handmade.events ALTER COLUMN id SET DEFAULT nextval('handmade.events_id_seq');
 
 CREATE FUNCTION handmade.capture() RETURNS trigger

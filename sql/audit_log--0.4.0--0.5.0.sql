@@ -893,8 +893,10 @@ BEGIN
     -- Events the default partition took for this period (nobody made it in
     -- time) move into it, unchanged, before it is attached: ATTACH refuses a
     -- period the default partition holds events of.
-    IF EXISTS (SELECT 1 FROM audit_log.events_default d
-                WHERE d.occurred_at >= from_time AND d.occurred_at < to_time) THEN
+    IF to_regclass('audit_log.events_default') IS NULL THEN
+        NULL;  -- gone once the first months are made (prepare_partitions())
+    ELSIF EXISTS (SELECT 1 FROM audit_log.events_default d
+                   WHERE d.occurred_at >= from_time AND d.occurred_at < to_time) THEN
         LOCK TABLE audit_log.events_default IN ACCESS EXCLUSIVE MODE;
         EXECUTE format('INSERT INTO %s SELECT * FROM audit_log.events_default d
                          WHERE d.occurred_at >= $1 AND d.occurred_at < $2', made)
@@ -965,6 +967,16 @@ AS $$
      WHERE p.relnamespace = 'audit_log'::regnamespace AND p.relname = 'events'
 $$;
 
+-- The width of the partitions made from now on: month, week or day
+-- (audit_log.partition_width, checked when set).
+CREATE FUNCTION audit_log.partition_unit()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT lower(coalesce(nullif(current_setting('audit_log.partition_width', true), ''), 'month'))
+$$;
+
 -- The periods a partition should exist for by now: this one (UTC) and those
 -- that start before the end of the third month after this one, each as long
 -- as audit_log.partition_width says (a month unless set: 4 months, about 17
@@ -975,11 +987,51 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT p AT TIME ZONE 'UTC', (p + w.step) AT TIME ZONE 'UTC'
-      FROM (SELECT lower(coalesce(nullif(current_setting('audit_log.partition_width', true), ''), 'month')) AS unit) AS u
+      FROM (SELECT audit_log.partition_unit() AS unit) AS u
      CROSS JOIN LATERAL (SELECT ('1 ' || u.unit)::interval AS step,
                                 date_trunc(u.unit, now() AT TIME ZONE 'UTC') AS first,
                                 date_trunc('month', now() AT TIME ZONE 'UTC') + interval '4 months' AS horizon) AS w
      CROSS JOIN LATERAL generate_series(w.first, w.horizon - interval '1 microsecond', w.step) AS p
+$$;
+
+-- The period a new partition for an event at `at` takes: its month (week,
+-- day) in UTC, shortened where a partition already takes part of it.
+CREATE FUNCTION audit_log.period_for(at timestamptz)
+RETURNS TABLE (from_time timestamptz, to_time timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT greatest(w.first AT TIME ZONE 'UTC',
+                    (SELECT max(b.to_time) FROM audit_log.partition_bounds() b WHERE b.to_time <= period_for.at)),
+           least((w.first + ('1 ' || w.unit)::interval) AT TIME ZONE 'UTC',
+                 (SELECT min(b.from_time) FROM audit_log.partition_bounds() b WHERE b.from_time > period_for.at))
+      FROM (SELECT u.unit, date_trunc(u.unit, period_for.at AT TIME ZONE 'UTC') AS first
+              FROM (SELECT audit_log.partition_unit() AS unit) AS u) AS w
+$$;
+
+-- The partition for an event at `at`, made now if there is none: what the
+-- writer calls when no partition takes an event (src/storage.rs). Holds the
+-- log in SHARE UPDATE EXCLUSIVE mode until the writing transaction ends
+-- (writers and readers go on; another writer needing a new partition waits).
+CREATE FUNCTION audit_log.make_partition_for(at timestamptz)
+RETURNS regclass
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET audit_log.partition_maintenance = on
+AS $$
+DECLARE
+    found regclass;
+    period record;
+BEGIN
+    LOCK TABLE audit_log.events IN SHARE UPDATE EXCLUSIVE MODE;
+    SELECT b.partition INTO found FROM audit_log.partition_bounds() b
+     WHERE b.from_time <= make_partition_for.at AND b.to_time > make_partition_for.at;
+    IF found IS NOT NULL THEN
+        RETURN found;
+    END IF;
+    SELECT * INTO period FROM audit_log.period_for(make_partition_for.at);
+    RETURN audit_log.create_partition(period.from_time, period.to_time);
+END
 $$;
 
 -- Partitions ahead of need: one for each period of periods_ahead() that no
@@ -993,25 +1045,28 @@ $$;
 -- partition. Attaching locks the default partition, which every read of the
 -- whole log also locks: rather than queue behind a long export (and make
 -- every read after it queue too), a period waits at most 2 s and is made next
--- time.
+-- time; so does one whose lock would deadlock with another session's.
 CREATE FUNCTION audit_log.prepare_partitions()
 RETURNS SETOF regclass
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '2s'
+SET audit_log.partition_maintenance = on
 AS $$
 DECLARE
     period record;
+    loaded timestamptz;
 BEGIN
     -- Nothing to make, nothing to lock (the usual case).
     IF NOT EXISTS (SELECT 1 FROM audit_log.periods_ahead() a
                     WHERE NOT EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
-                                       WHERE b.from_time < a.to_time AND b.to_time > a.from_time)) THEN
+                                       WHERE b.from_time < a.to_time AND b.to_time > a.from_time))
+       AND to_regclass('audit_log.events_default') IS NULL THEN
         RETURN;
     END IF;
     BEGIN
         LOCK TABLE audit_log.events IN SHARE UPDATE EXCLUSIVE MODE;
-    EXCEPTION WHEN lock_not_available THEN
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
         RAISE NOTICE 'audit_log: another session is making partitions of the log';
         RETURN;
     END;
@@ -1020,11 +1075,34 @@ BEGIN
                                WHERE b.from_time < period.to_time AND b.to_time > period.from_time);
         BEGIN
             RETURN NEXT audit_log.create_partition(period.from_time, period.to_time);
-        EXCEPTION WHEN lock_not_available THEN
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
             RAISE NOTICE 'audit_log: the log is busy, the partition for % to % is left for next time',
                 period.from_time, period.to_time;
         END;
     END LOOP;
+    -- The default partition is there only for what a fresh log may be loaded
+    -- with (a restore): its events move into partitions made for them, then
+    -- it goes, since PostgreSQL detaches no partition concurrently (as
+    -- archiving does) while a default one exists. Dropping it locks the log
+    -- out briefly, once, at most 2 s (else it goes next time); from then on a
+    -- write that no partition takes makes its own (make_partition_for()).
+    IF to_regclass('audit_log.events_default') IS NOT NULL
+       AND EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
+                    WHERE b.partition = to_regclass('audit_log.events_default')) THEN
+        BEGIN
+            LOOP
+                SELECT d.occurred_at INTO loaded FROM audit_log.events_default d ORDER BY d.occurred_at LIMIT 1;
+                EXIT WHEN NOT FOUND;
+                SELECT * INTO period FROM audit_log.period_for(loaded);
+                RETURN NEXT audit_log.create_partition(period.from_time, period.to_time);
+            END LOOP;
+            LOCK TABLE audit_log.events IN ACCESS EXCLUSIVE MODE;
+            ALTER EXTENSION audit_log DROP TABLE audit_log.events_default;
+            DROP TABLE audit_log.events_default;
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            RAISE NOTICE 'audit_log: the log is busy, its default partition is left for next time';
+        END;
+    END IF;
 END
 $$;
 
@@ -1063,11 +1141,18 @@ SELECT audit_log.guard_partition(p.partition) FROM audit_log.partition_bounds() 
 -- The months after the first partition, made now so that no event waits in
 -- the default partition for the seal worker or track(); like every month,
 -- not part of the extension (pg_dump writes them as tables).
+-- (Not through prepare_partitions(), which would also drop the default
+-- partition that a fresh install keeps until its first months are made.)
 DO $$
 DECLARE
+    period record;
     made regclass;
 BEGIN
-    FOR made IN SELECT * FROM audit_log.prepare_partitions() LOOP
+    FOR period IN SELECT a.* FROM audit_log.periods_ahead() a
+                   WHERE NOT EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
+                                      WHERE b.from_time < a.to_time AND b.to_time > a.from_time)
+                   ORDER BY a.from_time LOOP
+        made := audit_log.create_partition(period.from_time, period.to_time);
         EXECUTE format('ALTER EXTENSION audit_log DROP TABLE %s', made);
     END LOOP;
 END
@@ -1221,3 +1306,261 @@ REVOKE ALL ON FUNCTION audit_log.refuse_hold_change(), audit_log.record_retentio
     audit_log.acting_user(), audit_log.legal_hold(text), audit_log.release_hold(bigint) FROM PUBLIC;
 GRANT SELECT ON audit_log.holds TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.legal_hold(text), audit_log.release_hold(bigint) TO audit_log_admin;
+
+-- Archives (API section 8): a closed partition leaves the log only as a
+-- verified archive. `audit-log archive` writes it (the month's export, its
+-- complete proof, a manifest), reads it back and verifies it, detaches the
+-- partition concurrently (the only DETACH the extension lets through, and only
+-- for a partition it could archive), then calls drop_archived(), which checks
+-- the manifest against the partition, records an ARCHIVE event holding the
+-- manifest, and drops it. verify() accounts for the archived leaves through
+-- that event.
+
+-- Partitions on their way out: detached (or being detached) for archiving,
+-- not dropped yet, with the period they took (a detached table has no bounds).
+-- A crash between the detach and the drop leaves the row; `audit-log archive`
+-- finishes the job on its next run.
+CREATE TABLE audit_log.detached_partitions (
+    relid        oid         NOT NULL,
+    partition    text        NOT NULL,
+    from_time    timestamptz NOT NULL,
+    to_time      timestamptz NOT NULL,
+    detached_at  timestamptz NOT NULL,
+    CONSTRAINT detached_partitions_pkey PRIMARY KEY (relid)
+);
+
+-- The header fields (as export() writes them, in tag order: id, occurred_at,
+-- tx_id, actor, db_user, entity, entity_id, action) and body hash of archived
+-- events whose leaves lie after the last seal leaf before their period ended:
+-- a complete proof of a later period reveals them (API 6.1). Kept so that
+-- later periods can still be proven complete, and archived in turn.
+CREATE TABLE audit_log.archived_headers (
+    leaf_index  bigint NOT NULL,
+    header      text[] NOT NULL,
+    body_hash   bytea  NOT NULL,
+    CONSTRAINT archived_headers_pkey PRIMARY KEY (leaf_index)
+);
+SELECT pg_catalog.pg_extension_config_dump('audit_log.archived_headers', '');
+
+CREATE FUNCTION audit_log.refuse_archive_change() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION '%.% is append-only: % is not allowed', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Only audit_log.drop_archived() writes it.';
+END
+$$;
+CREATE TRIGGER archived_headers_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log.archived_headers
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log.refuse_archive_change();
+ALTER TABLE audit_log.archived_headers ENABLE ALWAYS TRIGGER archived_headers_append_only;
+
+CREATE FUNCTION audit_log.keep_archived_headers(partition regclass, after_leaf bigint)
+RETURNS bigint
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'audit_log_keep_archived_headers_wrapper';
+
+-- Why a partition cannot be archived now, or NULL when it can: closed (a
+-- seal's horizon has reached the end of its period, so no event can still
+-- arrive in it), every event in it sealed, and no legal hold on.
+CREATE FUNCTION audit_log.archivable(partition regclass)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    period record;
+    hold record;
+BEGIN
+    IF partition IS NULL THEN
+        RAISE EXCEPTION 'audit_log.archivable(): partition must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT b.from_time, b.to_time INTO period
+      FROM audit_log.partition_bounds() b WHERE b.partition = archivable.partition;
+    IF NOT FOUND THEN
+        SELECT d.from_time, d.to_time INTO period
+          FROM audit_log.detached_partitions d WHERE d.relid = archivable.partition;
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a partition of audit_log.events', partition
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'audit_log.partitions lists the partitions of the log.';
+    END IF;
+    IF period.to_time IS NULL THEN
+        RETURN 'it is the default partition, which is never archived';
+    END IF;
+    SELECT h.hold_id, h.reason INTO hold FROM audit_log.holds h WHERE h.active ORDER BY h.hold_id LIMIT 1;
+    IF FOUND THEN
+        RETURN format('legal hold %s is on (%s): nothing can be archived until it is released',
+                      hold.hold_id, hold.reason);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM audit_log.tree_seals s WHERE s.horizon >= period.to_time) THEN
+        RETURN format('it is not closed yet: no seal''s horizon has reached %s, the end of its period',
+                      audit_log.iso_utc(period.to_time));
+    END IF;
+    IF NOT audit_log.partition_sealed(partition) THEN
+        RETURN 'some of its events are not sealed yet';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Called by the partition guard (src/partitions.rs) when someone runs
+-- ALTER TABLE audit_log.events DETACH PARTITION ... CONCURRENTLY: refuses a
+-- partition that could not be archived, else records its period. Runs in the
+-- detach's first transaction, so the row stays when the detach goes through.
+CREATE FUNCTION audit_log.note_detaching(partition regclass)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    period record;
+    refusal text;
+BEGIN
+    SELECT b.from_time, b.to_time INTO period
+      FROM audit_log.partition_bounds() b WHERE b.partition = note_detaching.partition;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a partition of audit_log.events', partition
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A hold placed now waits for the detach, which then sees it next time.
+    LOCK TABLE audit_log.legal_holds IN SHARE MODE;
+    refusal := audit_log.archivable(partition);
+    IF refusal IS NOT NULL THEN
+        RAISE EXCEPTION 'partition % cannot be detached: %', partition, refusal
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Only audit-log archive detaches partitions, once their archive is written and verified.';
+    END IF;
+    INSERT INTO audit_log.detached_partitions (relid, partition, from_time, to_time, detached_at)
+    VALUES (partition, partition::text, period.from_time, period.to_time, statement_timestamp())
+    ON CONFLICT (relid) DO NOTHING;
+END
+$$;
+
+-- SHA-256 (hex) of the CSV that `\copy (SELECT * FROM audit_log.export(...))
+-- TO ... WITH (FORMAT csv, HEADER)` writes for every event of a partition, as
+-- its archive holds it uncompressed (src/archives.rs). Not granted to anyone.
+CREATE FUNCTION audit_log.partition_csv_sha256(partition regclass)
+RETURNS text
+LANGUAGE c STABLE STRICT
+AS 'MODULE_PATHNAME', 'audit_log_partition_csv_sha256_wrapper';
+
+-- What a manifest must say of a partition: its event count, its events'
+-- leaf indexes as runs [first, last], and the SHA-256 of their leaf hashes in
+-- leaf order and of its CSV.
+CREATE FUNCTION audit_log.archive_digest(partition regclass)
+RETURNS TABLE (events bigint, leaf_ranges jsonb, leaf_hashes_sha256 text, csv_sha256 text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('SELECT count(*) FROM %s', partition) INTO events;
+    EXECUTE format($q$
+        SELECT coalesce(jsonb_agg(jsonb_build_array(r.first, r.last) ORDER BY r.first), '[]'),
+               encode(sha256(coalesce((SELECT string_agg(l.leaf_hash, ''::bytea ORDER BY l.leaf_index)
+                                         FROM audit_log.tree_leaves l
+                                        WHERE l.event_id IN (SELECT p.id FROM %1$s p)), ''::bytea)), 'hex')
+          FROM (SELECT min(s.leaf_index) AS first, max(s.leaf_index) AS last
+                  FROM (SELECT l.leaf_index, l.leaf_index - row_number() OVER (ORDER BY l.leaf_index) AS run
+                          FROM audit_log.tree_leaves l
+                         WHERE l.event_id IN (SELECT p.id FROM %1$s p)) AS s
+                 GROUP BY s.run) AS r
+    $q$, partition) INTO leaf_ranges, leaf_hashes_sha256;
+    csv_sha256 := audit_log.partition_csv_sha256(partition);
+    RETURN NEXT;
+END
+$$;
+
+-- Drops a partition `audit-log archive` detached, once the manifest of its
+-- archive matches it exactly; records the ARCHIVE event, holding the manifest.
+CREATE FUNCTION audit_log.drop_archived(partition regclass, manifest jsonb)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET audit_log.partition_maintenance = on
+AS $$
+DECLARE
+    detached audit_log.detached_partitions;
+    refusal text;
+    digest record;
+    mismatch text;
+BEGIN
+    IF partition IS NULL OR manifest IS NULL THEN
+        RAISE EXCEPTION 'audit_log.drop_archived(): partition and manifest must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF jsonb_typeof(manifest) <> 'object' THEN
+        RAISE EXCEPTION 'audit_log.drop_archived(): the manifest must be a JSON object, as audit-log archive writes it'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- No hold can be placed until this transaction ends, and none is on.
+    LOCK TABLE audit_log.legal_holds IN SHARE MODE;
+    IF EXISTS (SELECT 1 FROM audit_log.partition_bounds() b WHERE b.partition = drop_archived.partition) THEN
+        refusal := audit_log.archivable(partition);
+        RAISE EXCEPTION 'partition % is still attached to audit_log.events', partition
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = coalesce('It cannot be archived: ' || refusal || '.',
+                                    'Only a partition detached for archiving can be dropped.'),
+                  HINT = CASE WHEN refusal IS NULL
+                              THEN format('audit-log archive detaches it first: ALTER TABLE audit_log.events DETACH PARTITION %s CONCURRENTLY (or FINALIZE, to finish an interrupted detach).', partition)
+                              ELSE 'audit_log.archivable() says when it can be.'
+                         END;
+    END IF;
+    SELECT * INTO detached FROM audit_log.detached_partitions d WHERE d.relid = drop_archived.partition;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a partition of audit_log.events detached for archiving', partition
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'audit_log.detached_partitions lists the partitions audit-log archive detached.';
+    END IF;
+    refusal := audit_log.archivable(partition);
+    IF refusal IS NOT NULL THEN
+        RAISE EXCEPTION 'partition % cannot be dropped: %', partition, refusal
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- The manifest must describe this partition exactly.
+    SELECT * INTO digest FROM audit_log.archive_digest(partition);
+    mismatch := CASE
+        WHEN manifest->>'partition' IS DISTINCT FROM detached.partition
+            THEN format('it is the manifest of %s, not of %s', coalesce(manifest->>'partition', 'no partition'), detached.partition)
+        WHEN coalesce(manifest->'from', 'null') IS DISTINCT FROM
+             CASE WHEN detached.from_time = '-infinity' THEN 'null'::jsonb
+                  ELSE to_jsonb(audit_log.iso_utc(detached.from_time)) END
+          OR manifest->>'to' IS DISTINCT FROM audit_log.iso_utc(detached.to_time)
+            THEN format('its period (%s to %s) is not the partition''s (%s to %s)',
+                        coalesce(manifest->>'from', '-infinity'), coalesce(manifest->>'to', 'nothing'),
+                        audit_log.iso_utc(detached.from_time), audit_log.iso_utc(detached.to_time))
+        WHEN manifest->'events' IS DISTINCT FROM to_jsonb(digest.events)
+            THEN format('it counts %s events, the partition holds %s', coalesce(manifest->>'events', 'no'), digest.events)
+        WHEN manifest->'leaf_ranges' IS DISTINCT FROM digest.leaf_ranges
+            THEN format('its leaf_ranges are not the leaf indexes of the partition''s events (%s)', left(digest.leaf_ranges::text, 200))
+        WHEN manifest->>'leaf_hashes_sha256' IS DISTINCT FROM digest.leaf_hashes_sha256
+            THEN 'its leaf_hashes_sha256 is not the SHA-256 of the partition''s leaf hashes'
+        WHEN manifest->>'csv_sha256' IS DISTINCT FROM digest.csv_sha256
+            THEN 'its csv_sha256 is not the SHA-256 of the partition''s export'
+    END;
+    IF mismatch IS NOT NULL THEN
+        RAISE EXCEPTION 'the manifest does not match partition %: %', partition, mismatch
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the .manifest.json that audit-log archive wrote for this partition.';
+    END IF;
+    PERFORM audit_log.keep_archived_headers(partition,
+        coalesce((SELECT max(s.seal_leaf_index) FROM audit_log.tree_seals s
+                   WHERE s.sealed_at <= detached.to_time), -1));
+    PERFORM audit_log.record_retention('ARCHIVE', jsonb_build_object('partition', detached.partition), NULL, manifest);
+    DELETE FROM audit_log.detached_partitions d WHERE d.relid = drop_archived.partition;
+    EXECUTE format('DROP TABLE %s', partition);
+END
+$$;
+
+REVOKE ALL ON audit_log.detached_partitions, audit_log.archived_headers FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log.archivable(regclass), audit_log.note_detaching(regclass),
+    audit_log.partition_csv_sha256(regclass), audit_log.archive_digest(regclass),
+    audit_log.keep_archived_headers(regclass, bigint), audit_log.drop_archived(regclass, jsonb),
+    audit_log.refuse_archive_change(), audit_log.partition_unit(), audit_log.period_for(timestamptz),
+    audit_log.make_partition_for(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log.drop_archived(regclass, jsonb), audit_log.archivable(regclass) TO audit_log_admin;
+GRANT SELECT ON audit_log.detached_partitions TO audit_log_reader;

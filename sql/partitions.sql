@@ -85,8 +85,10 @@ BEGIN
     -- Events the default partition took for this period (nobody made it in
     -- time) move into it, unchanged, before it is attached: ATTACH refuses a
     -- period the default partition holds events of.
-    IF EXISTS (SELECT 1 FROM audit_log.events_default d
-                WHERE d.occurred_at >= from_time AND d.occurred_at < to_time) THEN
+    IF to_regclass('audit_log.events_default') IS NULL THEN
+        NULL;  -- gone once the first months are made (prepare_partitions())
+    ELSIF EXISTS (SELECT 1 FROM audit_log.events_default d
+                   WHERE d.occurred_at >= from_time AND d.occurred_at < to_time) THEN
         LOCK TABLE audit_log.events_default IN ACCESS EXCLUSIVE MODE;
         EXECUTE format('INSERT INTO %s SELECT * FROM audit_log.events_default d
                          WHERE d.occurred_at >= $1 AND d.occurred_at < $2', made)
@@ -157,6 +159,16 @@ AS $$
      WHERE p.relnamespace = 'audit_log'::regnamespace AND p.relname = 'events'
 $$;
 
+-- The width of the partitions made from now on: month, week or day
+-- (audit_log.partition_width, checked when set).
+CREATE FUNCTION audit_log.partition_unit()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT lower(coalesce(nullif(current_setting('audit_log.partition_width', true), ''), 'month'))
+$$;
+
 -- The periods a partition should exist for by now: this one (UTC) and those
 -- that start before the end of the third month after this one, each as long
 -- as audit_log.partition_width says (a month unless set: 4 months, about 17
@@ -167,11 +179,51 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT p AT TIME ZONE 'UTC', (p + w.step) AT TIME ZONE 'UTC'
-      FROM (SELECT lower(coalesce(nullif(current_setting('audit_log.partition_width', true), ''), 'month')) AS unit) AS u
+      FROM (SELECT audit_log.partition_unit() AS unit) AS u
      CROSS JOIN LATERAL (SELECT ('1 ' || u.unit)::interval AS step,
                                 date_trunc(u.unit, now() AT TIME ZONE 'UTC') AS first,
                                 date_trunc('month', now() AT TIME ZONE 'UTC') + interval '4 months' AS horizon) AS w
      CROSS JOIN LATERAL generate_series(w.first, w.horizon - interval '1 microsecond', w.step) AS p
+$$;
+
+-- The period a new partition for an event at `at` takes: its month (week,
+-- day) in UTC, shortened where a partition already takes part of it.
+CREATE FUNCTION audit_log.period_for(at timestamptz)
+RETURNS TABLE (from_time timestamptz, to_time timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT greatest(w.first AT TIME ZONE 'UTC',
+                    (SELECT max(b.to_time) FROM audit_log.partition_bounds() b WHERE b.to_time <= period_for.at)),
+           least((w.first + ('1 ' || w.unit)::interval) AT TIME ZONE 'UTC',
+                 (SELECT min(b.from_time) FROM audit_log.partition_bounds() b WHERE b.from_time > period_for.at))
+      FROM (SELECT u.unit, date_trunc(u.unit, period_for.at AT TIME ZONE 'UTC') AS first
+              FROM (SELECT audit_log.partition_unit() AS unit) AS u) AS w
+$$;
+
+-- The partition for an event at `at`, made now if there is none: what the
+-- writer calls when no partition takes an event (src/storage.rs). Holds the
+-- log in SHARE UPDATE EXCLUSIVE mode until the writing transaction ends
+-- (writers and readers go on; another writer needing a new partition waits).
+CREATE FUNCTION audit_log.make_partition_for(at timestamptz)
+RETURNS regclass
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET audit_log.partition_maintenance = on
+AS $$
+DECLARE
+    found regclass;
+    period record;
+BEGIN
+    LOCK TABLE audit_log.events IN SHARE UPDATE EXCLUSIVE MODE;
+    SELECT b.partition INTO found FROM audit_log.partition_bounds() b
+     WHERE b.from_time <= make_partition_for.at AND b.to_time > make_partition_for.at;
+    IF found IS NOT NULL THEN
+        RETURN found;
+    END IF;
+    SELECT * INTO period FROM audit_log.period_for(make_partition_for.at);
+    RETURN audit_log.create_partition(period.from_time, period.to_time);
+END
 $$;
 
 -- Partitions ahead of need: one for each period of periods_ahead() that no
@@ -185,25 +237,28 @@ $$;
 -- partition. Attaching locks the default partition, which every read of the
 -- whole log also locks: rather than queue behind a long export (and make
 -- every read after it queue too), a period waits at most 2 s and is made next
--- time.
+-- time; so does one whose lock would deadlock with another session's.
 CREATE FUNCTION audit_log.prepare_partitions()
 RETURNS SETOF regclass
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '2s'
+SET audit_log.partition_maintenance = on
 AS $$
 DECLARE
     period record;
+    loaded timestamptz;
 BEGIN
     -- Nothing to make, nothing to lock (the usual case).
     IF NOT EXISTS (SELECT 1 FROM audit_log.periods_ahead() a
                     WHERE NOT EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
-                                       WHERE b.from_time < a.to_time AND b.to_time > a.from_time)) THEN
+                                       WHERE b.from_time < a.to_time AND b.to_time > a.from_time))
+       AND to_regclass('audit_log.events_default') IS NULL THEN
         RETURN;
     END IF;
     BEGIN
         LOCK TABLE audit_log.events IN SHARE UPDATE EXCLUSIVE MODE;
-    EXCEPTION WHEN lock_not_available THEN
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
         RAISE NOTICE 'audit_log: another session is making partitions of the log';
         RETURN;
     END;
@@ -212,11 +267,34 @@ BEGIN
                                WHERE b.from_time < period.to_time AND b.to_time > period.from_time);
         BEGIN
             RETURN NEXT audit_log.create_partition(period.from_time, period.to_time);
-        EXCEPTION WHEN lock_not_available THEN
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
             RAISE NOTICE 'audit_log: the log is busy, the partition for % to % is left for next time',
                 period.from_time, period.to_time;
         END;
     END LOOP;
+    -- The default partition is there only for what a fresh log may be loaded
+    -- with (a restore): its events move into partitions made for them, then
+    -- it goes, since PostgreSQL detaches no partition concurrently (as
+    -- archiving does) while a default one exists. Dropping it locks the log
+    -- out briefly, once, at most 2 s (else it goes next time); from then on a
+    -- write that no partition takes makes its own (make_partition_for()).
+    IF to_regclass('audit_log.events_default') IS NOT NULL
+       AND EXISTS (SELECT 1 FROM audit_log.partition_bounds() b
+                    WHERE b.partition = to_regclass('audit_log.events_default')) THEN
+        BEGIN
+            LOOP
+                SELECT d.occurred_at INTO loaded FROM audit_log.events_default d ORDER BY d.occurred_at LIMIT 1;
+                EXIT WHEN NOT FOUND;
+                SELECT * INTO period FROM audit_log.period_for(loaded);
+                RETURN NEXT audit_log.create_partition(period.from_time, period.to_time);
+            END LOOP;
+            LOCK TABLE audit_log.events IN ACCESS EXCLUSIVE MODE;
+            ALTER EXTENSION audit_log DROP TABLE audit_log.events_default;
+            DROP TABLE audit_log.events_default;
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            RAISE NOTICE 'audit_log: the log is busy, its default partition is left for next time';
+        END;
+    END IF;
 END
 $$;
 

@@ -112,3 +112,8 @@ GRANT EXECUTE ON FUNCTION audit_log.legal_hold(text), audit_log.release_hold(big
 GRANT EXECUTE ON FUNCTION audit_log.prepare_partitions() TO audit_log_admin;
 GRANT SELECT ON audit_log.partitions TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.partition_bounds(), audit_log.partition_sealed(regclass) TO audit_log_reader;
+
+-- Archives (section 8): admins drop what audit-log archive archived, and ask
+-- why a partition cannot be archived yet; readers see what is being detached.
+GRANT EXECUTE ON FUNCTION audit_log.drop_archived(regclass, jsonb), audit_log.archivable(regclass) TO audit_log_admin;
+GRANT SELECT ON audit_log.detached_partitions TO audit_log_reader;

@@ -5,6 +5,7 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+mod archives;
 mod backend;
 mod capture;
 mod capture_triggers;
@@ -76,6 +77,11 @@ extension_sql_file!(
     "../sql/retention.sql",
     name = "retention",
     requires = ["schema"]
+);
+extension_sql_file!(
+    "../sql/archives.sql",
+    name = "archives",
+    requires = ["partitions", "retention"]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

@@ -151,6 +151,22 @@ pub unsafe extern "C-unwind" fn audit_log_guard_log_partitions(
                             refuse("attached to");
                         }
                     }
+                    // audit-log archive's detach, once the archive is
+                    // written: note_detaching() refuses a partition that could
+                    // not be archived, and records the period of one that can.
+                    pg_sys::AlterTableType::AT_DetachPartition
+                        if (*cmd.def.cast::<pg_sys::PartitionCmd>()).concurrent =>
+                    {
+                        let detached = partition();
+                        if let Err(e) = Spi::run_with_args(
+                            "SELECT audit_log.note_detaching($1)",
+                            &[detached.into()],
+                        ) {
+                            error!("{e}");
+                        }
+                    }
+                    pg_sys::AlterTableType::AT_DetachPartitionFinalize
+                        if detached_for_archiving(partition()) => {}
                     pg_sys::AlterTableType::AT_DetachPartition
                     | pg_sys::AlterTableType::AT_DetachPartitionFinalize => refuse("detached from"),
                     _ => {}
@@ -165,8 +181,9 @@ pub unsafe extern "C-unwind" fn audit_log_guard_log_partitions(
             for names in list_items(stmt.objects) {
                 let relid = relid_of(pg_sys::makeRangeVarFromNameList(names.cast()));
                 if relid != pg_sys::InvalidOid
-                    && pg_sys::get_rel_relispartition(relid)
-                    && crate::ffi::get_partition_parent(relid, true) == log
+                    && ((pg_sys::get_rel_relispartition(relid)
+                        && crate::ffi::get_partition_parent(relid, true) == log)
+                        || detached_for_archiving(relid))
                 {
                     refuse("dropped from");
                 }
@@ -205,6 +222,18 @@ unsafe fn list_items(list: *mut pg_sys::List) -> impl Iterator<Item = *mut std::
         (*list).length as usize
     };
     (0..length).map(move |i| (*(*list).elements.add(i)).ptr_value)
+}
+
+/// A partition audit-log archive detached (or began to), not dropped yet.
+unsafe fn detached_for_archiving(relid: pg_sys::Oid) -> bool {
+    relid != pg_sys::InvalidOid
+        && Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM audit_log.detached_partitions WHERE relid = $1)",
+            &[relid.into()],
+        )
+        .ok()
+        .flatten()
+            == Some(true)
 }
 
 /// What a restore attaches: an empty table of the log's schema.

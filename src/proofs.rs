@@ -19,6 +19,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 
+use crate::archives::ArchivedLeaves;
 use crate::event_rows::for_each_row;
 use crate::ffi::function_info_v1;
 use crate::sealing::{iso, last_seal, log_id, parse_xid8, EVENT_FIELDS};
@@ -255,6 +256,7 @@ fn export_proof_with(
 
     let mut revealed: Vec<Hash> = Vec::new();
     if complete {
+        refuse_archived_period(client, [since, until])?;
         for (leaf, hash) in reveal_stretch(client, &tree, [since, until], &known, &mut proof)? {
             known.push(KnownLeaf {
                 leaf,
@@ -375,6 +377,40 @@ fn resolve_filters(
     })
 }
 
+/// A complete proof of a period that overlaps an archived partition would
+/// have to show that partition's events, which left the log: refused,
+/// naming the archive that proves them.
+fn refuse_archived_period(
+    client: &SpiClient<'_>,
+    [since, until]: [Option<TimestampWithTimeZone>; 2],
+) -> SpiResult<()> {
+    let overlapping = client.select(
+        "SELECT e.entity_id ->> 'partition', coalesce(e.new_values ->> 'from', '-infinity'), \
+                e.new_values ->> 'to' \
+           FROM audit_log.events e \
+          WHERE e.action = 'ARCHIVE' \
+            AND coalesce((e.new_values ->> 'from')::timestamptz, '-infinity') < coalesce($2, 'infinity') \
+            AND (e.new_values ->> 'to')::timestamptz > coalesce($1, '-infinity') \
+          ORDER BY e.id LIMIT 1",
+        None,
+        &[since.into(), until.into()],
+    )?;
+    if let Some(row) = overlapping.into_iter().next() {
+        let partition: String = row.get(1)?.unwrap_or_default();
+        let from: String = row.get(2)?.unwrap_or_default();
+        let to: String = row.get(3)?.unwrap_or_default();
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "a complete proof of this period needs the events archived with partition {partition} ({from} to {to})"
+            ),
+            "Its archive (the .csv.zst, .proof and .manifest.json that audit-log archive wrote) proves them complete; prove only periods after it here."
+        );
+    }
+    Ok(())
+}
+
 /// The stretch of leaves section 6.1 bounds for the period: from the last
 /// seal leaf sealed at or before `since` (nothing before it can be of the
 /// period: its events ended before it was sealed), through the block of the
@@ -448,10 +484,14 @@ fn reveal_stretch(
         .unwrap_or_else(too_big);
     let mut hashes = Vec::new();
     let query = format!(
-        "SELECT {EVENT_FIELDS}, l.leaf_index, l.leaf_hash, l.event_id \
+        "SELECT {EVENT_FIELDS}, l.leaf_index, l.leaf_hash, l.event_id, \
+                h.header[1], h.header[2], h.header[3], h.header[4], \
+                h.header[5], h.header[6], h.header[7], h.header[8], h.body_hash \
            FROM audit_log.tree_leaves l LEFT JOIN audit_log.events e ON e.id = l.event_id \
+           LEFT JOIN audit_log.archived_headers h ON h.leaf_index = l.leaf_index \
           WHERE l.leaf_index >= $1 AND l.leaf_index < $2 ORDER BY l.leaf_index"
     );
+    let archived = ArchivedLeaves::load(client)?;
     let mut cursor = client.open_cursor(&query, &[first.into(), end.into()]);
     let mut expected = first;
     for_each_row(&mut cursor, |row| {
@@ -484,30 +524,44 @@ fn reveal_stretch(
             ),
             (Some(event_id), _) => {
                 let fields = row.event_fields();
-                if fields[0].is_none() {
+                let kept_body: Option<Hash> = row.bytes(25).and_then(|b| b.try_into().ok());
+                let (header, body_hash): ([Option<&[u8]>; 8], Hash) = if fields[0].is_some() {
+                    (
+                        leaf::HEADER.map(|tag| fields[usize::from(tag) - 1]),
+                        event_body_hash(&fields),
+                    )
+                } else if let Some(body_hash) = kept_body {
+                    // Archived, its header kept for the periods after its month.
+                    (std::array::from_fn(|i| row.bytes(17 + i)), body_hash)
+                } else if let Some(partition) = archived.archive_of(index) {
+                    ereport!(
+                        ERROR,
+                        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        format!(
+                            "a complete proof of this period needs event {event_id} (leaf {index}), archived with partition {partition}"
+                        ),
+                        "Its archive (the .csv.zst, .proof and .manifest.json that audit-log archive wrote) proves that period; prove only periods after it here."
+                    );
+                } else {
                     ereport!(
                         ERROR,
                         PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
                         format!("sealed event {event_id} (leaf {index}) is gone: no complete proof can be made"),
                         "Run audit_log.verify()."
                     );
-                }
-                let body_hash = event_body_hash(&fields);
-                let header = leaf::HEADER.map(|tag| fields[usize::from(tag) - 1]);
-                let text = |tag: u8| {
-                    fields[usize::from(tag) - 1].map(|b| String::from_utf8_lossy(b).into_owned())
                 };
+                let text = |i: usize| header[i].map(|b| String::from_utf8_lossy(b).into_owned());
                 (
                     RevealedLeaf::Event {
                         leaf: index as u64,
-                        id: text(1),
-                        occurred_at: text(2),
-                        tx_id: text(3),
-                        actor: text(4),
-                        db_user: text(5),
-                        entity: text(8),
-                        entity_id: text(9),
-                        action: text(10),
+                        id: text(0),
+                        occurred_at: text(1),
+                        tx_id: text(2),
+                        actor: text(3),
+                        db_user: text(4),
+                        entity: text(5),
+                        entity_id: text(6),
+                        action: text(7),
                         body_hash: B64(body_hash),
                     },
                     header_leaf_hash(&header, &body_hash),

@@ -51,7 +51,7 @@ fn csv_line(fields: DbTextArray) -> DbText {
     DbText(line)
 }
 
-fn push_csv_field(line: &mut Vec<u8>, field: &[u8]) {
+pub(crate) fn push_csv_field(line: &mut Vec<u8>, field: &[u8]) {
     if field.is_empty()
         || field
             .iter()
@@ -71,7 +71,8 @@ fn push_csv_field(line: &mut Vec<u8>, field: &[u8]) {
 }
 
 /// The first line of export_csv(): export()'s column names.
-const CSV_HEADER: &[u8] = b"id,occurred_at,tx_id,actor,db_user,application_name,client_addr,\
+pub(crate) const CSV_HEADER: &[u8] =
+    b"id,occurred_at,tx_id,actor,db_user,application_name,client_addr,\
 entity,entity_id,action,changed_fields,old_values,new_values,context";
 
 /// What export_csv() reads: export() itself, so that the selection, the

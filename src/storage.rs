@@ -12,6 +12,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::backend::BackendLocal;
+use crate::ddl;
 use crate::ffi::{attributes, nextval_internal};
 use crate::settings;
 
@@ -205,6 +206,9 @@ fn writer(occurred_at: i64) -> Writer {
         close_writer();
     }
     let objects = objects();
+    // Made here, before the writer's own resource owner and memory are in
+    // place: making a partition runs SQL.
+    unsafe { make_partition_if_missing(objects.events, occurred_at) };
     let writer = unsafe {
         let owner = pg_sys::CurrentResourceOwner;
         pg_sys::CurrentResourceOwner = pg_sys::TopTransactionResourceOwner;
@@ -241,20 +245,53 @@ fn writer(occurred_at: i64) -> Writer {
     writer
 }
 
+/// Partitions are made ahead of need (prepare_partitions()); when none takes
+/// an event all the same (a clock that jumped months ahead, a log whose
+/// months nobody prepared), the writer makes it, in the writing transaction,
+/// rather than fail the change it records.
+unsafe fn make_partition_if_missing(events: pg_sys::Oid, occurred_at: i64) {
+    if find_partition(events, occurred_at).is_some() {
+        return;
+    }
+    let make = ddl::function_oid(c"audit_log.make_partition_for(timestamptz)");
+    // Through fmgr, which runs it as SECURITY DEFINER says (with the
+    // extension's rights, whoever writes).
+    pg_sys::OidFunctionCall1Coll(make, pg_sys::InvalidOid, pg_sys::Datum::from(occurred_at));
+}
+
 /// The relation that takes an event of `occurred_at`: the log itself, or
-/// the partition whose bounds hold it (else the default partition), with the
-/// range of values it takes. The log stays locked as an INSERT through it
-/// would lock it, so that partitions are attached and detached around writers
-/// as around any INSERT.
+/// the partition whose bounds hold it (else the default partition, while
+/// there is one), with the range of values it takes.
 pub(crate) unsafe fn partition_for(
     events: pg_sys::Oid,
     occurred_at: i64,
 ) -> (pg_sys::Oid, (i64, i64)) {
+    match find_partition(events, occurred_at) {
+        Some(found) => found,
+        None => {
+            let at = CStr::from_ptr(pg_sys::timestamptz_to_str(occurred_at)).to_string_lossy();
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("audit_log.events has no partition for events written at {at}"),
+                "audit_log.prepare_partitions() makes the months ahead."
+            );
+        }
+    }
+}
+
+/// partition_for(), None when no partition takes the event. The log stays
+/// locked as an INSERT through it would lock it, so that partitions are
+/// attached and detached around writers as around any INSERT.
+unsafe fn find_partition(
+    events: pg_sys::Oid,
+    occurred_at: i64,
+) -> Option<(pg_sys::Oid, (i64, i64))> {
     use pg_sys::PartitionRangeDatumKind::*;
     let log = pg_sys::table_open(events, pg_sys::RowExclusiveLock as _);
     if (*(*log).rd_rel).relkind as u8 != pg_sys::RELKIND_PARTITIONED_TABLE {
         pg_sys::table_close(log, pg_sys::NoLock as _);
-        return (events, (i64::MIN, i64::MAX));
+        return Some((events, (i64::MIN, i64::MAX)));
     }
     let partitions = pg_sys::RelationGetPartitionDesc(log, true);
     let bounds = (*partitions).boundinfo;
@@ -298,18 +335,7 @@ pub(crate) unsafe fn partition_for(
         })
         .flatten();
     pg_sys::table_close(log, pg_sys::NoLock as _);
-    match found {
-        Some(found) => found,
-        None => {
-            let at = CStr::from_ptr(pg_sys::timestamptz_to_str(occurred_at)).to_string_lossy();
-            ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!("audit_log.events has no partition for events written at {at}"),
-                "Its partitions are made ahead of need; one was dropped or detached by hand."
-            );
-        }
-    }
+    found
 }
 
 /// Executors running now, innermost last, by operation (SELECT, UPDATE,

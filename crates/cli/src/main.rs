@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use audit_log_cli::{csv_source, export_check, key_files, keys, witness};
+use audit_log_cli::{archive, csv_source, export_check, key_files, keys, witness};
 use audit_log_tree::note::{Note, MAX_NOTE_BYTES};
 use clap::{Parser, Subcommand};
 
@@ -59,6 +59,19 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
     },
+    /// Archive whole closed partitions before DATE into DIR (a zstd CSV
+    /// export, its complete proof, a manifest), verify them, then detach and
+    /// drop them
+    Archive {
+        #[arg(long)]
+        dsn: String,
+        /// A date (midnight UTC) or any timestamptz literal: partitions
+        /// ending at or before it are archived
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,6 +91,9 @@ fn main() -> ExitCode {
             key,
         } => return verify_consistency(&old, &new, &proof, key.as_deref()),
         Command::Witness { dsn, key, state } => witness(&dsn, &key, &state),
+        Command::Archive { dsn, before, out } => {
+            archive::run(&dsn, &before, &out, |line| println!("{line}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,5 +80,30 @@ SELECT sqlstate_of($$SELECT audit_log.record_retention('INSERT', NULL, NULL, NUL
 CALL seal_everything();
 SELECT count(*) AS problems FROM audit_log.verify();
 SELECT audit_log.release_hold(:first_hold);
+
+-- Archives: a partition leaves the log only through audit-log archive
+-- (tests/shell/archive.sh runs it end to end); archivable() says why one
+-- cannot go yet, and drop_archived() refuses anything but a partition
+-- detached for archiving with its exact manifest.
+SELECT count(*) >= 0 AS months_ready FROM audit_log.prepare_partitions();
+SELECT partition AS this_month FROM audit_log.partitions WHERE from_time <= now() AND to_time > now() \gset
+SELECT regexp_replace(audit_log.archivable(:'this_month'), '[0-9]{4}-[0-9T:.-]+Z', '<next month>') AS this_month_archivable;
+SET ROLE retention_admin;
+SELECT audit_log.legal_hold('one more case') AS third_hold \gset
+SELECT regexp_replace(audit_log.archivable(:'this_month'), 'hold [0-9]+', 'hold <id>') AS under_a_hold;
+SELECT regexp_replace(sqlstate_of(format('SELECT audit_log.drop_archived(%L, %L)', :'this_month', '{}')),
+                      'events_[0-9_]+', 'events_<month>') AS drop_attached;
+SELECT audit_log.release_hold(:third_hold);
+SELECT sqlstate_of($$SELECT audit_log.drop_archived('audit_log.tracked', '{}')$$) AS drop_not_a_partition;
+SELECT sqlstate_of($$SELECT audit_log.drop_archived(NULL, '{}')$$) AS null_partition;
+SELECT sqlstate_of($$SELECT audit_log.drop_archived('audit_log.tracked', '[]')$$) AS manifest_not_an_object;
+SELECT sqlstate_of($$SELECT audit_log.archivable('audit_log.tracked')$$) AS archivable_not_a_partition;
+RESET ROLE;
+SET ROLE retention_reader;
+SELECT sqlstate_of(format('SELECT audit_log.drop_archived(%L, %L)', :'this_month', '{}')) AS reader_drops;
+SELECT count(*) AS detached FROM audit_log.detached_partitions;
+RESET ROLE;
+-- Nobody edits what archiving keeps.
+SELECT sqlstate_of($$DELETE FROM audit_log.archived_headers$$) AS forget_headers;
 DROP ROLE retention_admin;
 DROP ROLE retention_reader;

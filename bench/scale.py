@@ -1,0 +1,896 @@
+"""Scale benchmark for audit_log (issue 16; see bench/scale.sh).
+
+A trail of SCALE_EVENTS events (30 million by default) spread evenly over the
+SCALE_MONTHS months (24) before this one, loaded as a restore would (data
+first, indexes after) into two databases:
+- scale_partitioned: this version, the log partitioned by month; each month
+  made as a table of the log's shape, loaded, indexed with
+  create_event_indexes(), then attached (the partition guard lets a superuser
+  do so with audit_log.partition_maintenance on); then sealed;
+- scale_single: version 0.4.0, the log as one table, loaded with its
+  secondary indexes dropped and made again after.
+Two empty logs of each kind are the capture baseline. Then:
+1. load time, size on disk, seal() time, every month closed and sealed;
+2. capture (W2 single-row INSERT tps, W4 INSERT ... SELECT seconds, of
+   bench/capture.py) against the full and the empty logs, interleaved rounds;
+3. list()/history()/changes() latencies of bench/reading.py on the full logs;
+4. `audit-log archive` of the oldest month, with a pgbench writer running,
+   then verify-export of the archive and verify() of the log;
+5. bytes per event on disk and in WAL;
+6. ALTER EXTENSION audit_log UPDATE of the full single-table log.
+Writes OUT (bench/results/scale.md); progress on standard error.
+
+    PGHOST=... PGPORT=... PGUSER=postgres PG_BINDIR=... BENCH_WORK=... AUDIT_LOG_BIN=... python3 bench/scale.py OUT
+"""
+
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BIN = os.environ["PG_BINDIR"]
+PSQL = os.path.join(BIN, "psql")
+PGBENCH = os.path.join(BIN, "pgbench")
+AUDIT_LOG = os.environ["AUDIT_LOG_BIN"]
+WORK = os.environ["BENCH_WORK"]
+OUT = sys.argv[1]
+EVENTS = int(os.environ.get("SCALE_EVENTS", "30000000"))
+MONTHS = int(os.environ.get("SCALE_MONTHS", "24"))
+SECONDS = int(os.environ.get("SCALE_PGBENCH_SECONDS", "60"))
+ROUNDS = int(os.environ.get("SCALE_ROUNDS", "3"))
+W4_ROWS = int(os.environ.get("SCALE_W4_ROWS", "200000"))
+TABLES, ACTORS, KEYS = 50, 1000, 20000
+PER_MONTH = EVENTS // MONTHS
+if PER_MONTH * MONTHS != EVENTS:
+    raise SystemExit(f"SCALE_EVENTS ({EVENTS}) must be a multiple of SCALE_MONTHS ({MONTHS})")
+
+PART, SINGLE = "scale_partitioned", "scale_single"
+EMPTY_PART, EMPTY_SINGLE = "scale_empty_partitioned", "scale_empty_single"
+DATABASES = [EMPTY_PART, PART, EMPTY_SINGLE, SINGLE]
+STARTED = time.monotonic()
+RESULTS = {"events": EVENTS, "months": MONTHS, "errors": []}
+
+# Month boundaries are UTC, as the log's partitions are.
+os.environ["PGTZ"] = "UTC"
+# Every session acts for a named user, as an application sets it.
+os.environ["PGOPTIONS"] = "-c audit_log.actor=bench-user"
+
+
+def add_months(year, month, k):
+    t = year * 12 + month - 1 + k
+    return t // 12, t % 12 + 1
+
+
+_now = datetime.datetime.now(datetime.timezone.utc)
+THIS_MONTH = (_now.year, _now.month)
+MONTH_LIST = [add_months(*THIS_MONTH, k - MONTHS) for k in range(MONTHS)]
+
+
+def bound(ym):
+    return f"{ym[0]:04d}-{ym[1]:02d}-01 00:00:00+00"
+
+
+START = bound(MONTH_LIST[0])
+
+
+def log(message):
+    print(f"[{(time.monotonic() - STARTED) / 60:5.1f} min] {message}", file=sys.stderr, flush=True)
+
+
+class Failed(Exception):
+    pass
+
+
+def run(args, **kwargs):
+    result = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise Failed(f"{' '.join(args[:1] + [a[:200] for a in args[1:]])} failed (exit {result.returncode}):\n"
+                     f"{result.stdout[-2000:]}{result.stderr[-4000:]}")
+    return result
+
+
+def psql(sql, db=PART, *extra):
+    return run([PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, *extra, "-c", sql]).stdout.strip()
+
+
+def psql_script(sql, db=PART):
+    """Statements through standard input, one by one, each in its own transaction."""
+    return run([PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", "-"], input=sql).stdout.strip()
+
+
+def timed(sql, db=PART):
+    started = time.monotonic()
+    psql(sql, db)
+    return time.monotonic() - started
+
+
+def in_parallel(tasks, workers=2):
+    """Runs the callables in `workers` sessions' threads, in order; raises the first error."""
+    queue, lock, errors = list(tasks), threading.Lock(), []
+
+    def worker():
+        while True:
+            with lock:
+                if not queue or errors:
+                    return
+                task = queue.pop(0)
+            try:
+                task()
+            except Exception as e:  # noqa: BLE001 - reported below
+                with lock:
+                    errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def free_disk():
+    return shutil.disk_usage(WORK).free / 2**30
+
+
+def save():
+    with open(os.path.join(WORK, "scale.json"), "w") as f:
+        json.dump(RESULTS, f, indent=1)
+
+
+# bench/reading.py's generator, with occurred_at spread evenly over each month
+# (PER_MONTH events a month, ids in time order).
+FILL = """
+INSERT INTO {target}
+SELECT g,
+       m.start + (((g - 1) % {per_month}) + 0.5)::float8 / {per_month} * ((m.start + interval '1 month') - m.start),
+       (1000 + g / 3)::text::xid8,
+       'user-' || ((g * 7919) % {actors}) || '@example.org',
+       'app', 'web', ('10.0.' || (g % 200) || '.' || (g % 250))::inet,
+       jsonb_build_object('request_id', 'r-' || g),
+       'bench.table_' || lpad(((g * 31) % {tables})::text, 2, '0'),
+       jsonb_build_object('id', k),
+       a,
+       CASE WHEN a IN ('UPDATE', 'DELETE') THEN jsonb_build_object('id', k, 'title', 'Course ' || k, 'price', g % 1000, 'seats', g % 30) END,
+       CASE WHEN a IN ('INSERT', 'UPDATE') THEN jsonb_build_object('id', k, 'title', 'Course ' || k, 'price', (g + 1) % 1000, 'seats', g % 30) END,
+       CASE WHEN a = 'UPDATE' THEN ARRAY['price'] END
+  FROM generate_series({lo}::bigint, {hi}) AS g,
+       LATERAL (SELECT timestamptz '{start}' + make_interval(months => ((g - 1) / {per_month})::int) AS start) AS m,
+       LATERAL (SELECT (g * 7) % {keys} AS k,
+                       CASE WHEN g % 100000 = 0 THEN 'TRUNCATE'
+                            WHEN g % 10 < 3 THEN 'INSERT'
+                            WHEN g % 10 < 9 THEN 'UPDATE'
+                            ELSE 'DELETE' END AS a) AS x
+"""
+
+
+def fill(target, lo, hi):
+    return FILL.format(target=target, lo=lo, hi=hi, per_month=PER_MONTH, start=START,
+                       actors=ACTORS, tables=TABLES, keys=KEYS)
+
+
+def months():
+    """(name, first id, last id, from, to) of each loaded month."""
+    return [(f"events_{y:04d}_{m:02d}", i * PER_MONTH + 1, (i + 1) * PER_MONTH,
+             bound((y, m)), bound(add_months(y, m, 1)))
+            for i, (y, m) in enumerate(MONTH_LIST)]
+
+
+# ---------------------------------------------------------------- part 1
+
+
+def load_partitioned():
+    db = PART
+    psql("CREATE EXTENSION audit_log", db)
+    loaded = months()
+    log(f"{db}: loading {EVENTS:,} events into {MONTHS} monthly tables, two sessions")
+    started = time.monotonic()
+
+    def rows(name, lo, hi):
+        def task():
+            psql(f"CREATE TABLE audit_log.{name} (LIKE audit_log.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)", db)
+            psql(fill(f"audit_log.{name}", lo, hi), db)
+            log(f"  {name}: {hi - lo + 1:,} rows")
+        return task
+
+    in_parallel(rows(name, lo, hi) for name, lo, hi, _, _ in loaded)
+    rows_s = time.monotonic() - started
+    log(f"{db}: rows in {rows_s:.0f} s; indexes")
+
+    def indexes(name, since, until):
+        def task():
+            psql(f"SELECT audit_log.create_event_indexes('audit_log.{name}')", db)
+            # So that ATTACH need not scan the month.
+            psql(f"ALTER TABLE audit_log.{name} ADD CONSTRAINT scale_bounds CHECK "
+                 f"(occurred_at IS NOT NULL AND occurred_at >= '{since}' AND occurred_at < '{until}')", db)
+            log(f"  {name}: indexed")
+        return task
+
+    started = time.monotonic()
+    in_parallel(indexes(name, since, until) for name, _, _, since, until in loaded)
+    indexes_s = time.monotonic() - started
+
+    started = time.monotonic()
+    script = "SET audit_log.partition_maintenance = on;\n" + "".join(
+        f"ALTER TABLE audit_log.events ATTACH PARTITION audit_log.{name} FOR VALUES FROM ('{since}') TO ('{until}');\n"
+        f"ALTER TABLE audit_log.{name} DROP CONSTRAINT scale_bounds;\n"
+        for name, _, _, since, until in loaded)
+    psql_script(script, db)
+    prepared = psql("SELECT coalesce(string_agg(p::text, ', '), '') FROM audit_log.prepare_partitions() AS p", db)
+    # What a restore's load through an attached partition fires: the
+    # partition's events_restored guard notes the last restored event
+    # (audit_log.restored_trails), so that the first seal takes the restored
+    # events whatever their transaction ids (another cluster's). Loaded
+    # before being attached, the months fired no trigger: a statement
+    # inserting no row into an empty month fires it.
+    empty = psql("SELECT partition FROM audit_log.partitions WHERE from_time > now() ORDER BY from_time LIMIT 1", db)
+    psql(f"INSERT INTO {empty} SELECT * FROM audit_log.events WHERE false", db)
+    psql(f"SELECT setval('audit_log.events_id_seq', {EVENTS})", db)
+    attach_s = time.monotonic() - started
+    restored = psql("SELECT max(last_event_id) FROM audit_log.restored_trails", db)
+
+    log(f"{db}: VACUUM (ANALYZE), CHECKPOINT")
+    started = time.monotonic()
+    psql("VACUUM (ANALYZE) audit_log.events", db)
+    psql("CHECKPOINT", db)
+    vacuum_s = time.monotonic() - started
+    names = ", ".join(f"'audit_log.{name}'" for name, *_ in loaded)
+    heap, idx = psql(f"SELECT sum(pg_table_size(c)), sum(pg_indexes_size(c)) FROM unnest(ARRAY[{names}]::regclass[]) c",
+                     db).split("|")
+    count = int(psql("SELECT count(*) FROM audit_log.events", db))
+    RESULTS["load_partitioned"] = {
+        "rows_s": rows_s, "indexes_s": indexes_s, "attach_prepare_s": attach_s, "vacuum_checkpoint_s": vacuum_s,
+        "heap_bytes": int(heap), "index_bytes": int(idx), "events": count, "prepared": prepared,
+        "restored_through": restored, "free_disk_gib": free_disk()}
+    log(f"{db}: {json.dumps(RESULTS['load_partitioned'])}")
+    if count != EVENTS:
+        raise Failed(f"{db} holds {count} events, not {EVENTS}")
+
+
+def seal_partitioned():
+    db = PART
+    log(f"{db}: seal()")
+    seal_s = timed("SELECT audit_log.seal()", db)
+    added = int(psql("SELECT events_added FROM audit_log.seals ORDER BY tree_size DESC LIMIT 1", db))
+    unsealed = psql("SELECT unsealed_events FROM audit_log.seal_status()", db)
+    log(f"{db}: sealed {added:,} events in {seal_s:.0f} s; VACUUM (ANALYZE) of the tree")
+    started = time.monotonic()
+    psql("VACUUM (ANALYZE) audit_log.tree_leaves", db)
+    psql("VACUUM (ANALYZE) audit_log.tree_nodes", db)
+    psql("CHECKPOINT", db)
+    vacuum_s = time.monotonic() - started
+    tree = int(psql("SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY['audit_log.tree_leaves', "
+                    "'audit_log.tree_nodes', 'audit_log.tree_seals']::regclass[]) AS c", db))
+    started = time.monotonic()
+    names = ", ".join(f"'audit_log.{name}'" for name, *_ in months())
+    checks = psql(f"""
+        SELECT count(*) FILTER (WHERE p.sealed),
+               count(*) FILTER (WHERE audit_log.archivable(p.partition) IS NULL),
+               coalesce(string_agg(p.partition || ': ' || audit_log.archivable(p.partition), '; ')
+                        FILTER (WHERE audit_log.archivable(p.partition) IS NOT NULL), '')
+          FROM audit_log.partitions p
+         WHERE p.partition = ANY (ARRAY[{names}]::regclass[])""", db).split("|", 2)
+    checks_s = time.monotonic() - started
+    RESULTS["seal"] = {"seconds": seal_s, "events_added": added, "unsealed_after": int(unsealed),
+                       "tree_vacuum_s": vacuum_s, "tree_bytes": tree, "months_sealed": int(checks[0]),
+                       "months_archivable": int(checks[1]), "not_archivable": checks[2], "checks_s": checks_s}
+    log(f"{db}: {json.dumps(RESULTS['seal'])}")
+
+
+def load_single():
+    db = SINGLE
+    psql("CREATE EXTENSION audit_log VERSION '0.4.0'", db)
+    defs = [line.split("|", 1) for line in psql(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'audit_log' AND tablename = 'events' "
+        "AND indexname <> 'events_pkey' ORDER BY indexname", db).splitlines()]
+    # As a restore would: the table and its primary key, the rows, then the
+    # other indexes.
+    psql_script("".join(f"DROP INDEX audit_log.{name};\n" for name, _ in defs), db)
+    log(f"{db}: loading {EVENTS:,} events into one table, two sessions")
+    started = time.monotonic()
+    half = (MONTHS // 2) * PER_MONTH
+    in_parallel([lambda: psql(fill("audit_log.events", 1, half), db),
+                 lambda: psql(fill("audit_log.events", half + 1, EVENTS), db)])
+    rows_s = time.monotonic() - started
+    log(f"{db}: rows in {rows_s:.0f} s; {len(defs)} indexes")
+    started = time.monotonic()
+    in_parallel((lambda d=d: psql(d, db)) for _, d in defs)
+    indexes_s = time.monotonic() - started
+    psql(f"SELECT setval('audit_log.events_id_seq', {EVENTS})", db)
+    log(f"{db}: VACUUM (ANALYZE), CHECKPOINT")
+    started = time.monotonic()
+    psql("VACUUM (ANALYZE) audit_log.events", db)
+    psql("CHECKPOINT", db)
+    vacuum_s = time.monotonic() - started
+    heap, idx = psql("SELECT pg_table_size('audit_log.events'), pg_indexes_size('audit_log.events')", db).split("|")
+    count = int(psql("SELECT count(*) FROM audit_log.events", db))
+    RESULTS["load_single"] = {
+        "rows_s": rows_s, "indexes_s": indexes_s, "vacuum_checkpoint_s": vacuum_s,
+        "heap_bytes": int(heap), "index_bytes": int(idx), "events": count,
+        "indexes": [d for _, d in defs], "free_disk_gib": free_disk()}
+    log(f"{db}: {json.dumps(RESULTS['load_single'])}")
+    if count != EVENTS:
+        raise Failed(f"{db} holds {count} events, not {EVENTS}")
+
+
+# ---------------------------------------------------------------- part 2
+
+ACCOUNTS = """
+CREATE TABLE public.accounts (
+    id         bigint PRIMARY KEY,
+    owner_id   integer NOT NULL,
+    branch_id  integer NOT NULL,
+    balance    numeric(14, 2) NOT NULL,
+    credit     numeric(14, 2),
+    name       text NOT NULL,
+    email      text,
+    notes      text,
+    opened_at  timestamptz NOT NULL,
+    updated_at timestamptz,
+    profile    jsonb,
+    active     boolean NOT NULL
+);
+CREATE SEQUENCE public.new_ids START 1000000000;
+SELECT audit_log.track('public.accounts');
+"""
+# bench/capture.py's row.
+ROW = ("{i}, {i} % 10000, {i} % 100, ({i} % 100000) / 7.0, ({i} % 5000) * 1.5, 'account ' || {i}, "
+       "'user' || {i} || '@example.org', repeat('n', (20 + {i} % 40)::int), "
+       "timestamptz '2020-01-01' + {i} * interval '1 minute', NULL, "
+       "jsonb_build_object('tier', {i} % 4, 'tags', jsonb_build_array('a', {i} % 9)), {i} % 2 = 0")
+W2_SCRIPT = f"INSERT INTO public.accounts SELECT {ROW.format(i='n.i')} FROM (SELECT nextval('public.new_ids') AS i) n;\n"
+
+
+def w2_file():
+    path = os.path.join(WORK, "w2.sql")
+    with open(path, "w") as f:
+        f.write(W2_SCRIPT)
+    return path
+
+
+def prepare_capture():
+    psql("CREATE EXTENSION audit_log", EMPTY_PART)
+    psql("CREATE EXTENSION audit_log VERSION '0.4.0'", EMPTY_SINGLE)
+    for db in DATABASES:
+        psql_script(ACCOUNTS, db)
+    psql("CHECKPOINT", "postgres")
+
+
+def w2(db):
+    psql("CHECKPOINT", db)
+    out = run([PGBENCH, "-n", "-c", "1", "-j", "1", "-T", str(SECONDS), "-f", w2_file(), db]).stdout
+    return float(re.search(r"tps = ([0-9.]+)", out).group(1))
+
+
+def w4(db, round_no):
+    psql("CHECKPOINT", db)
+    before = psql("SELECT pg_current_wal_insert_lsn()", db)
+    base = round_no * W4_ROWS
+    seconds = timed(f"INSERT INTO public.accounts SELECT {ROW.format(i='g')} "
+                    f"FROM generate_series({base + 1}, {base + W4_ROWS}) g", db)
+    wal = int(float(psql(f"SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '{before}')", db)))
+    return seconds, wal
+
+
+def capture():
+    prepare_capture()
+    rounds = []
+    for r in range(ROUNDS):
+        # Each round in another order, so that no log always runs first.
+        order = DATABASES[r % len(DATABASES):] + DATABASES[:r % len(DATABASES)]
+        result = {}
+        for db in order:
+            tps = w2(db)
+            seconds, wal = w4(db, r)
+            result[db] = {"w2_tps": tps, "w4_s": seconds, "w4_wal": wal}
+            log(f"capture round {r + 1}/{ROUNDS} {db}: W2 {tps:,.0f} tps, W4 {seconds:.2f} s, {wal / W4_ROWS:,.0f} WAL B/event")
+        rounds.append(result)
+    median = {db: {k: statistics.median(r[db][k] for r in rounds) for k in ("w2_tps", "w4_s", "w4_wal")}
+              for db in DATABASES}
+    RESULTS["capture"] = {"rounds": rounds, "median": median, "seconds": SECONDS, "w4_rows": W4_ROWS}
+    save()
+
+
+# ---------------------------------------------------------------- part 3
+
+TIMER = """
+CREATE OR REPLACE FUNCTION pg_temp.median_ms(query text, runs int) RETURNS numeric
+LANGUAGE plpgsql AS $$
+DECLARE
+    started timestamptz;
+    took numeric[] := '{}';
+BEGIN
+    FOR i IN 1..runs LOOP
+        started := clock_timestamp();
+        EXECUTE 'SELECT count(*) FROM (' || query || ') q';
+        took := took || (extract(epoch FROM clock_timestamp() - started) * 1000)::numeric;
+    END LOOP;
+    RETURN (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t)::numeric, 3) FROM unnest(took) t);
+END $$;
+"""
+
+
+def queries(db):
+    """bench/reading.py's queries, on a week in the middle of the trail."""
+    mid = f"timestamptz '{START}' + interval '{MONTHS // 2} months'"
+    week_later = f"{mid} + interval '7 days'"
+    event_id = EVENTS // 2 + 3  # an UPDATE
+    actor, key = psql(f"""SELECT actor, entity_id FROM audit_log.events
+                          WHERE entity = 'bench.table_25' AND action = 'UPDATE'
+                            AND occurred_at >= {mid} AND occurred_at < {week_later}
+                          ORDER BY occurred_at, id LIMIT 1""", db).split("|")
+    return [
+        ("list() first page, no filter", "SELECT * FROM audit_log.list()"),
+        ("list(since, until): one week, a year ago",
+         f"SELECT * FROM audit_log.list(since => {mid}, until => {week_later})"),
+        ("list(actor)", "SELECT * FROM audit_log.list(actor => 'user-500@example.org')"),
+        ("list(entity) schema.table", "SELECT * FROM audit_log.list(entity => 'bench.table_25')"),
+        ("list(entity) bare name", "SELECT * FROM audit_log.list(entity => 'table_25')"),
+        ("list(action => 'delete')", "SELECT * FROM audit_log.list(action => 'delete')"),
+        ("list(action => 'truncate') (rare)", "SELECT * FROM audit_log.list(action => 'truncate')"),
+        ("list(all filters combined)",
+         f"SELECT * FROM audit_log.list(since => {mid}, until => {week_later}, "
+         f"actor => '{actor}', entity => 'bench.table_25', action => 'update')"),
+        ("list() next page (before_id)",
+         "SELECT * FROM audit_log.list(before_id => (SELECT min(id) FROM audit_log.list()))"),
+        ("history() of one row", f"SELECT * FROM audit_log.history('bench.table_25', '{key}')"),
+        ("changes() of one event", f"SELECT * FROM audit_log.changes({event_id})"),
+    ]
+
+
+def plan_of(db, query):
+    # auto_explain shows the plan of the statement list()/history() runs inside.
+    return run([PSQL, "-X", "-q", "-d", db, "-v", "ON_ERROR_STOP=1",
+                "-c", "LOAD 'auto_explain'",
+                "-c", "SET auto_explain.log_min_duration = 0",
+                "-c", "SET auto_explain.log_analyze = on",
+                "-c", "SET auto_explain.log_buffers = on",
+                "-c", "SET auto_explain.log_nested_statements = on",
+                "-c", "SET auto_explain.log_level = notice",
+                "-c", "SET client_min_messages = notice",
+                "-c", f"SELECT count(*) FROM ({query}) q"]).stderr
+
+
+def latencies():
+    out = {}
+    for db in (PART, SINGLE):
+        rows = []
+        for name, query in queries(db):
+            quoted = query.replace("'", "''")
+            median = float(psql(TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20)", db).splitlines()[-1])
+            count = int(psql(f"SELECT count(*) FROM ({query}) q", db))
+            # The plans of the partitioned log's queries over the target are kept.
+            plan = plan_of(db, query) if db == PART and median >= 10 else ""
+            rows.append({"name": name, "query": query, "median_ms": median, "rows": count, "plan": plan})
+            log(f"{db}: {name}: {median} ms ({count} rows)")
+        out[db] = rows
+    RESULTS["latencies"] = out
+    save()
+
+
+# ---------------------------------------------------------------- part 4
+
+
+def writer(stop, prefix):
+    """pgbench single-row INSERTs, 1 client, in 5-second runs (each writes its
+    per-transaction log when it ends) until stopped."""
+    k = 0
+    while not stop.is_set():
+        run([PGBENCH, "-n", "-c", "1", "-j", "1", "-T", "5", "-l", "--log-prefix", f"{prefix}{k}",
+             "-f", w2_file(), PART])
+        k += 1
+
+
+def watch(stop, samples):
+    """What the archive's session is doing, and any writer waiting for a
+    lock, every 0.2 s."""
+    while not stop.is_set():
+        try:
+            line = psql("""
+                SELECT coalesce((SELECT string_agg(a.state || coalesce(' (waiting: ' || a.wait_event_type || ' '
+                                                   || a.wait_event || ')', '') || ': '
+                                                   || left(regexp_replace(a.query, '\\s+', ' ', 'g'), 90), ' / ')
+                                   FROM pg_stat_activity a WHERE a.application_name = 'scale-archive'), ''),
+                       coalesce((SELECT string_agg(a.wait_event_type || ' ' || a.wait_event, ', ')
+                                   FROM pg_stat_activity a WHERE a.application_name = 'pgbench'
+                                    AND a.wait_event_type = 'Lock'), '')""", "postgres")
+            samples.append((time.time(), *line.split("|", 1)))
+        except Failed:
+            pass
+        time.sleep(0.2)
+
+
+def writer_latencies(prefix_dir, since, until):
+    """(latency ms, end time) of the writer's transactions that overlap [since, until]."""
+    found = []
+    for name in os.listdir(prefix_dir):
+        if not name.startswith("writer"):
+            continue
+        with open(os.path.join(prefix_dir, name)) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 6:
+                    continue
+                latency_us = int(parts[2])
+                end = int(parts[4]) + int(parts[5]) / 1e6
+                if end >= since and end - latency_us / 1e6 <= until:
+                    found.append((latency_us / 1000.0, end))
+    return found
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))] if values else float("nan")
+
+
+def archive():
+    db = PART
+    oldest, _, _, since, until = months()[0]
+    before = bound(MONTH_LIST[1])[:10]
+    # The events capture wrote since the first seal are sealed first, so that
+    # the archive's own seal() is the short one a daily run does.
+    pre_seal_s = timed("SELECT audit_log.seal()", db)
+    psql("CHECKPOINT", db)
+    month_bytes, month_heap, month_events = psql(
+        f"SELECT pg_total_relation_size('audit_log.{oldest}'), pg_table_size('audit_log.{oldest}'), "
+        f"count(*) FROM audit_log.{oldest}", db).split("|")
+    out_dir = os.path.join(WORK, "archives")
+    logs_dir = os.path.join(WORK, "writer_logs")
+    os.makedirs(logs_dir, exist_ok=True)
+    stop_writer, stop_watch = threading.Event(), threading.Event()
+    samples = []
+    writer_errors = []
+
+    def writer_thread():
+        try:
+            writer(stop_writer, os.path.join(logs_dir, "writer"))
+        except Failed as e:
+            writer_errors.append(str(e))
+
+    w = threading.Thread(target=writer_thread)
+    watcher = threading.Thread(target=watch, args=(stop_watch, samples))
+    writer_started = time.time()
+    w.start()
+    time.sleep(6)
+    watcher.start()
+    dsn = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} dbname={db} user=postgres "
+           f"application_name=scale-archive")
+    log(f"{db}: audit-log archive --before {before} (with a writer running)")
+    archive_started = time.time()
+    result = subprocess.run([AUDIT_LOG, "archive", "--dsn", dsn, "--before", before, "--out", out_dir],
+                            capture_output=True, text=True)
+    archive_ended = time.time()
+    archive_s = archive_ended - archive_started
+    log(f"{db}: archive ended with status {result.returncode} in {archive_s:.1f} s: {result.stdout.strip()} {result.stderr.strip()[-500:]}")
+    time.sleep(6)
+    stop_watch.set()
+    watcher.join()
+    stop_writer.set()
+    w.join()
+
+    during = writer_latencies(logs_dir, archive_started, archive_ended)
+    before_archive = writer_latencies(logs_dir, writer_started, archive_started)
+    lat = [ms for ms, _ in during]
+    # The archive session's states, as they changed.
+    phases, last = [], None
+    for at, state, waits in samples:
+        if archive_started <= at <= archive_ended + 1 and state != last:
+            phases.append((round(at - archive_started, 1), state))
+            last = state
+    lock_waits = [(round(at - archive_started, 1), waits) for at, _, waits in samples if waits]
+    files = {name: os.path.getsize(os.path.join(out_dir, name))
+             for name in sorted(os.listdir(out_dir))} if os.path.isdir(out_dir) else {}
+    res = {"partition": oldest, "period": [since, until], "before": before, "pre_seal_s": pre_seal_s,
+           "month_bytes": int(month_bytes), "month_heap_bytes": int(month_heap), "month_events": int(month_events),
+           "status": result.returncode, "stdout": result.stdout.strip(), "stderr": result.stderr.strip()[-3000:],
+           "seconds": archive_s, "files": files, "phases": phases[:60], "writer_lock_waits": lock_waits[:60],
+           "writer_errors": writer_errors,
+           "writer": {"transactions": len(lat), "tps": len(lat) / archive_s if archive_s else 0,
+                      "max_ms": max(lat) if lat else None, "p99_ms": percentile(lat, 99),
+                      "median_ms": percentile(lat, 50),
+                      "over_1s": sum(1 for ms in lat if ms > 1000),
+                      "tps_before": len(before_archive) / (archive_started - writer_started - 1),
+                      "max_ms_before": max((ms for ms, _ in before_archive), default=None)}}
+    RESULTS["archive"] = res
+    save()
+    log(f"{db}: {json.dumps({k: v for k, v in res.items() if k not in ('phases', 'writer_lock_waits')})}")
+    if result.returncode != 0:
+        raise Failed(f"audit-log archive failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+
+    label = oldest[len("events_"):].replace("_", "-")
+    with open(os.path.join(out_dir, f"{label}.manifest.json")) as f:
+        manifest = json.load(f)
+    checkpoint = os.path.join(WORK, "checkpoint.txt")
+    with open(checkpoint, "w") as f:
+        f.write(manifest["checkpoint"])
+    started = time.monotonic()
+    check = subprocess.run([AUDIT_LOG, "verify-export", "--csv", os.path.join(out_dir, f"{label}.csv.zst"),
+                            "--proof", os.path.join(out_dir, f"{label}.proof"), "--checkpoint", checkpoint],
+                           capture_output=True, text=True)
+    res["verify_export"] = {"seconds": time.monotonic() - started, "status": check.returncode,
+                            "output": (check.stdout.strip() + " " + check.stderr.strip()[-1000:]).strip()}
+    res["manifest_events"] = manifest.get("events")
+    gone = psql(f"SELECT to_regclass('audit_log.{oldest}') IS NULL", db)
+    res["partition_dropped"] = gone == "t"
+    res["archive_events"] = int(psql("SELECT count(*) FROM audit_log.events WHERE action = 'ARCHIVE'", db))
+    log(f"{db}: verify-export: {json.dumps(res['verify_export'])}")
+    save()
+    if check.returncode != 0 or not check.stdout.startswith("OK:"):
+        raise Failed(f"audit-log verify-export failed: {check.stdout}{check.stderr}")
+
+
+def verify_all():
+    db = PART
+    log(f"{db}: SELECT count(*) FROM audit_log.verify()")
+    started = time.monotonic()
+    problems = int(psql("SELECT count(*) FROM audit_log.verify()", db))
+    seconds = time.monotonic() - started
+    events = int(psql("SELECT count(*) FROM audit_log.events", db))
+    shown = psql("SELECT string_agg(concat_ws(' ', problem, event_id, leaf_index, detail), E'\\n') "
+                 "FROM (SELECT * FROM audit_log.verify() LIMIT 10) v", db) if problems else ""
+    RESULTS["verify"] = {"seconds": seconds, "problems": problems, "events": events, "shown": shown}
+    save()
+    log(f"{db}: verify(): {problems} rows in {seconds:.0f} s")
+    if problems:
+        raise Failed(f"audit_log.verify() returned {problems} rows after the archive:\n{shown}")
+
+
+# ---------------------------------------------------------------- part 6
+
+
+def upgrade():
+    db = SINGLE
+    filenode = psql("SELECT pg_relation_filenode('audit_log.events')", db)
+    count = int(psql("SELECT count(*) FROM audit_log.events", db))
+    psql("CHECKPOINT", db)
+    log(f"{db}: ALTER EXTENSION audit_log UPDATE ({count:,} events)")
+    seconds = timed("ALTER EXTENSION audit_log UPDATE", db)
+    version = psql("SELECT extversion FROM pg_extension WHERE extname = 'audit_log'", db)
+    first, first_filenode = psql("SELECT partition::text, pg_relation_filenode(partition) "
+                                 "FROM audit_log.partition_bounds() WHERE from_time = '-infinity'", db).split("|")
+    after = int(psql("SELECT count(*) FROM audit_log.events", db))
+    partitions = int(psql("SELECT count(*) FROM audit_log.partition_bounds()", db))
+    RESULTS["upgrade"] = {"seconds": seconds, "events_before": count, "events_after": after, "version": version,
+                          "first_partition": first, "filenode_before": filenode, "filenode_after": first_filenode,
+                          "partitions": partitions}
+    save()
+    log(f"{db}: {json.dumps(RESULTS['upgrade'])}")
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    mem = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "0")
+    return (f"{os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB RAM, {platform.system()} "
+            f"{platform.release()}; {psql('SELECT version()', 'postgres')}")
+
+
+def settings():
+    return psql("SELECT string_agg(name || ' = ' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings "
+                "WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'full_page_writes', 'wal_level', "
+                "'max_wal_size', 'checkpoint_timeout', 'work_mem', 'maintenance_work_mem', 'jit')", "postgres")
+
+
+def mb(n):
+    return f"{n / 1e6:,.0f} MB"
+
+
+def yes(ok):
+    return "yes" if ok else "**no**"
+
+
+def report(elapsed):
+    r = RESULTS
+    L = ["# Scale benchmark (issue 16)", "",
+         f"Generated by `bash bench/scale.sh` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+         f"in {elapsed / 60:.0f} minutes.", "",
+         f"- Machine: {r.get('machine', '?')}",
+         f"- Server: throwaway cluster (bench/scale.sh): {r.get('settings', '?')}",
+         f"- Trail: {EVENTS:,} events over the {MONTHS} months {START[:7]} to {bound(MONTH_LIST[-1])[:7]} "
+         f"({PER_MONTH:,} a month, spread evenly), {TABLES} tables, {ACTORS:,} actors, {KEYS:,} rows per table; "
+         "30% INSERT, 60% UPDATE, 10% DELETE, a TRUNCATE every 100,000 events (bench/reading.py's generator)",
+         f"- Databases: `{PART}` (this version, partitioned by month), `{SINGLE}` (0.4.0, one table), and the "
+         f"empty `{EMPTY_PART}` and `{EMPTY_SINGLE}` for the capture baseline", ""]
+    if r["errors"]:
+        L += ["**Errors in this run:**", ""] + [f"- {e.splitlines()[0]}" for e in r["errors"]] + [""]
+
+    p, s, seal = r.get("load_partitioned"), r.get("load_single"), r.get("seal")
+    if p and s:
+        L += ["## 1. Loading the trail, as a restore would (data first, indexes after)", "",
+              "| log | rows (2 sessions) | indexes (2 sessions) | attach, prepare_partitions() | "
+              "VACUUM (ANALYZE), CHECKPOINT | total | heap and TOAST | indexes | on disk per event |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for label, x in (("partitioned (24 months, each loaded, indexed, then attached)", p),
+                         ("single table (0.4.0; secondary indexes dropped, made again after)", s)):
+            total = x["rows_s"] + x["indexes_s"] + x.get("attach_prepare_s", 0) + x["vacuum_checkpoint_s"]
+            attach = f"{x['attach_prepare_s']:.1f} s" if "attach_prepare_s" in x else "-"
+            L.append(f"| {label} | {x['rows_s']:.0f} s | {x['indexes_s']:.0f} s | {attach} | "
+                     f"{x['vacuum_checkpoint_s']:.0f} s | {total:.0f} s ({EVENTS / total:,.0f} events/s) | "
+                     f"{mb(x['heap_bytes'])} | {mb(x['index_bytes'])} | "
+                     f"{(x['heap_bytes'] + x['index_bytes']) / EVENTS:,.0f} B |")
+        L += ["", f"The partitioned figures are the {MONTHS} loaded months' tables. "
+              "The loaded months were attached with `audit_log.partition_maintenance` on (a CHECK constraint "
+              "matching each month's bounds first, so that ATTACH does not scan it); `prepare_partitions()` then "
+              f"made {p['prepared'] or 'nothing'} and dropped the empty default partition.", ""]
+    if seal:
+        ok = seal["months_sealed"] == MONTHS and seal["months_archivable"] == MONTHS
+        L += [f"Sealing the partitioned trail: `SELECT audit_log.seal()` took {seal['seconds']:.0f} s for "
+              f"{seal['events_added']:,} events ({seal['events_added'] / seal['seconds']:,.0f} events/s); "
+              f"the tree then takes {mb(seal['tree_bytes'])} ({seal['tree_bytes'] / EVENTS:,.0f} B per event). "
+              f"Loaded months sealed (`audit_log.partitions.sealed`): {seal['months_sealed']} of {MONTHS}; "
+              f"archivable (`audit_log.archivable()` NULL): {seal['months_archivable']} of {MONTHS} "
+              f"({yes(ok)}){'; ' + seal['not_archivable'] if seal['not_archivable'] else ''}.", ""]
+
+    c = r.get("capture")
+    if c:
+        m = c["median"]
+        L += ["## 2. Capture against a full log and an empty one", "",
+              f"`public.accounts` (bench/capture.py's 12 columns) tracked in each database. W2: pgbench, one "
+              f"single-row INSERT per transaction, 1 client, {c['seconds']} s (tps). W4: `INSERT INTO accounts "
+              f"SELECT ...` of {c['w4_rows']:,} rows (seconds). {len(c['rounds'])} rounds, each running every "
+              "database once, in a rotating order, a CHECKPOINT before each measurement; medians of the rounds. "
+              "Ratio: the full log's speed over the empty one's (tps / tps for W2, seconds / seconds inverted for W4).",
+              "",
+              "| workload | empty partitioned | full partitioned | ratio (target ≥ 0.9) | met | "
+              "empty single table | full single table | ratio |",
+              "|---|---:|---:|---:|---|---:|---:|---:|"]
+        rp = m[PART]["w2_tps"] / m[EMPTY_PART]["w2_tps"]
+        rs = m[SINGLE]["w2_tps"] / m[EMPTY_SINGLE]["w2_tps"]
+        L.append(f"| W2 single-row INSERT (tps) | {m[EMPTY_PART]['w2_tps']:,.0f} | {m[PART]['w2_tps']:,.0f} | "
+                 f"{rp:.2f} | {yes(rp >= 0.9)} | {m[EMPTY_SINGLE]['w2_tps']:,.0f} | {m[SINGLE]['w2_tps']:,.0f} | {rs:.2f} |")
+        rp = m[EMPTY_PART]["w4_s"] / m[PART]["w4_s"]
+        rs = m[EMPTY_SINGLE]["w4_s"] / m[SINGLE]["w4_s"]
+        L.append(f"| W4 INSERT ... SELECT (s) | {m[EMPTY_PART]['w4_s']:.2f} | {m[PART]['w4_s']:.2f} | "
+                 f"{rp:.2f} | {yes(rp >= 0.9)} | {m[EMPTY_SINGLE]['w4_s']:.2f} | {m[SINGLE]['w4_s']:.2f} | {rs:.2f} |")
+        L.append(f"| W4 WAL per event (B) | {m[EMPTY_PART]['w4_wal'] / c['w4_rows']:,.0f} | "
+                 f"{m[PART]['w4_wal'] / c['w4_rows']:,.0f} | | | {m[EMPTY_SINGLE]['w4_wal'] / c['w4_rows']:,.0f} | "
+                 f"{m[SINGLE]['w4_wal'] / c['w4_rows']:,.0f} | |")
+        L += ["", "Each round (W2 tps / W4 s): " + "; ".join(
+            f"round {i + 1}: " + ", ".join(f"{db} {x[db]['w2_tps']:,.0f} / {x[db]['w4_s']:.2f}" for db in DATABASES)
+            for i, x in enumerate(c["rounds"])), ""]
+
+    lat = r.get("latencies")
+    if lat:
+        L += ["## 3. Reading the full logs", "",
+              "Median of 20 runs, timed inside the server, warm cache (bench/reading.py's queries; the week is "
+              f"{MONTHS // 2} months after the first loaded month).", "",
+              "| query | partitioned: ms | rows | under 10 ms | single table: ms | rows |",
+              "|---|---:|---:|---|---:|---:|"]
+        for a, b in zip(lat[PART], lat[SINGLE]):
+            L.append(f"| {a['name']} | {a['median_ms']:.3f} | {a['rows']} | {yes(a['median_ms'] < 10)} | "
+                     f"{b['median_ms']:.3f} | {b['rows']} |")
+        L.append("")
+
+    a = r.get("archive")
+    if a:
+        wr = a["writer"]
+        L += ["## 4. Archiving one month", "",
+              f"`audit-log archive --before {a['before']}` on `{PART}`: the oldest month, `{a['partition']}` "
+              f"({a['month_events']:,} events, {mb(a['month_bytes'])} in the database with its indexes, "
+              f"{mb(a['month_heap_bytes'])} without). The events capture had written since the first seal were "
+              f"sealed just before ({a['pre_seal_s']:.1f} s). Meanwhile, pgbench inserted single rows into the "
+              "tracked table, 1 client, in 5-second runs logging every transaction (`-l`).", "",
+              "| | figure | target | met |", "|---|---:|---|---|",
+              f"| archive, end to end (exit status {a['status']}) | {a['seconds']:.1f} s | | |"]
+        if wr["transactions"]:
+            L += [f"| writer during the archive: transactions, tps | {wr['transactions']:,}, {wr['tps']:,.0f} tps "
+                  f"(before it: {wr['tps_before']:,.0f} tps) | | |",
+                  f"| writer latency: median / p99 | {wr['median_ms']:.1f} / {wr['p99_ms']:.1f} ms | | |",
+                  f"| writer latency: max | {wr['max_ms']:,.1f} ms | ≤ 1,000 ms | {yes(wr['max_ms'] <= 1000)} |"]
+        files = a["files"]
+        for name, size in files.items():
+            L.append(f"| file {name} | {size:,} B ({size / a['month_bytes'] * 100:.1f}% of the month in the database) | | |")
+        ve = a.get("verify_export")
+        if ve:
+            L.append(f"| `audit-log verify-export` of the archive | {ve['seconds']:.1f} s: {ve['output']} | OK | "
+                     f"{yes(ve['status'] == 0 and ve['output'].startswith('OK:'))} |")
+        if "partition_dropped" in a:
+            L.append(f"| partition dropped, ARCHIVE event recorded | {a['partition_dropped']}, {a['archive_events']} | "
+                     f"dropped, 1 | {yes(a['partition_dropped'] and a['archive_events'] == 1)} |")
+        v = r.get("verify")
+        if v:
+            L.append(f"| `SELECT count(*) FROM audit_log.verify()` after it ({v['events']:,} events) | "
+                     f"{v['problems']} rows in {v['seconds']:.0f} s ({v['events'] / v['seconds']:,.0f} events/s) | 0 rows | "
+                     f"{yes(v['problems'] == 0)} |")
+        L += ["", f"archive's output: `{a['stdout'] or a['stderr']}`", "",
+              "What the archive's session was doing (pg_stat_activity every 0.2 s; seconds from its start; "
+              "idle while the command writes or checks files):", ""]
+        L += [f"- {t:.1f} s: {state or '(not connected)'}" for t, state in a["phases"]]
+        L += ["", "Writers waiting for a lock during the archive: " +
+              ("; ".join(f"{t} s: {w}" for t, w in a["writer_lock_waits"]) or "none seen") + ".", ""]
+
+    if p and s:
+        m = c["median"] if c else None
+        L += ["## 5. Bytes per event", "",
+              "| | partitioned | single table |", "|---|---:|---:|",
+              f"| on disk: heap and TOAST | {p['heap_bytes'] / EVENTS:,.0f} B | {s['heap_bytes'] / EVENTS:,.0f} B |",
+              f"| on disk: indexes | {p['index_bytes'] / EVENTS:,.0f} B | {s['index_bytes'] / EVENTS:,.0f} B |",
+              f"| on disk: log with its indexes | {(p['heap_bytes'] + p['index_bytes']) / EVENTS:,.0f} B | "
+              f"{(s['heap_bytes'] + s['index_bytes']) / EVENTS:,.0f} B |"]
+        if seal:
+            L.append(f"| on disk: the integrity tree, once sealed | {seal['tree_bytes'] / EVENTS:,.0f} B | (not sealed) |")
+        if m:
+            L.append(f"| WAL of W4, per event (row and event), full log | {m[PART]['w4_wal'] / W4_ROWS:,.0f} B | "
+                     f"{m[SINGLE]['w4_wal'] / W4_ROWS:,.0f} B |")
+            L.append(f"| WAL of W4, per event (row and event), empty log | {m[EMPTY_PART]['w4_wal'] / W4_ROWS:,.0f} B | "
+                     f"{m[EMPTY_SINGLE]['w4_wal'] / W4_ROWS:,.0f} B |")
+        L += ["", "Events here are the synthetic trail's (small JSON values: about 60 bytes each before and "
+              "after); docs/operations.md's sizing is for a 12-column row (bench/results/sizing.md).", ""]
+
+    u = r.get("upgrade")
+    if u:
+        same = u["filenode_before"] == u["filenode_after"]
+        L += ["## 6. Upgrading the full single-table log", "",
+              "| | figure | expected | met |", "|---|---:|---|---|",
+              f"| `ALTER EXTENSION audit_log UPDATE` (0.4.0 to {u['version']}), {u['events_before']:,} events | "
+              f"{u['seconds']:.1f} s ({u['events_before'] / u['seconds']:,.0f} events/s) | | |",
+              f"| the old table became `{u['first_partition']}`, same file | filenode {u['filenode_before']} → "
+              f"{u['filenode_after']} | same | {yes(same)} |",
+              f"| events after | {u['events_after']:,} | {u['events_before']:,} | {yes(u['events_after'] == u['events_before'])} |",
+              f"| partitions after | {u['partitions']} | the old table and 4 months | |", ""]
+
+    slow = [x for x in (lat or {}).get(PART, []) if x["plan"]]
+    if slow:
+        L += ["## Plans of the partitioned log's queries over 10 ms", ""]
+        for x in slow:
+            L += [f"### {x['name']}", "", f"`{x['query']}`", "", "```", x["plan"].strip(), "```", ""]
+
+    raw = json.loads(json.dumps(r))
+    for x in (raw.get("latencies") or {}).values():
+        for q in x:
+            q.pop("plan", None)
+    L += ["## Raw figures", "", "```json", json.dumps(raw, indent=1), "```", ""]
+    with open(OUT, "w") as f:
+        f.write("\n".join(L))
+    log(f"wrote {OUT}")
+
+
+def part(name, fn):
+    try:
+        fn()
+        save()
+        return True
+    except Exception as e:  # noqa: BLE001 - the report says what failed
+        message = f"{name}: {e}"
+        RESULTS["errors"].append(message)
+        log(f"FAILED {message}")
+        save()
+        return False
+
+
+def main():
+    RESULTS["machine"] = machine()
+    RESULTS["settings"] = settings()
+    log(f"{EVENTS:,} events over {MONTHS} months from {START}; {free_disk():.0f} GiB free")
+    for db in DATABASES:
+        psql(f"DROP DATABASE IF EXISTS {db}", "postgres")
+        psql(f"CREATE DATABASE {db}", "postgres")
+    partitioned = part("load (partitioned)", load_partitioned)
+    sealed = partitioned and part("seal", seal_partitioned)
+    single = part("load (single table)", load_single)
+    if partitioned and single:
+        part("capture", capture)
+        part("reading", latencies)
+    if sealed and part("archive", archive):
+        part("verify", verify_all)
+    if single:
+        part("upgrade", upgrade)
+    elapsed = time.monotonic() - STARTED
+    RESULTS["elapsed_s"] = elapsed
+    report(elapsed)
+    if RESULTS["errors"]:
+        log("errors:\n" + "\n".join(RESULTS["errors"]))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
