@@ -42,11 +42,12 @@ fi
 
 # The reliability tests drive PostgreSQL from Python (libpq comes with PostgreSQL)
 # and generate hostile input with Hypothesis.
-if ! python3 -c "import psycopg, hypothesis" 2>/dev/null; then
-    say "installing psycopg and hypothesis (PyPI) for the reliability tests"
+# DuckDB reads an archive's .csv.zst as an auditor would (tests/shell/archive.sh).
+if ! python3 -c "import psycopg, hypothesis, duckdb" 2>/dev/null; then
+    say "installing psycopg, hypothesis and duckdb (PyPI) for the tests"
     if [ "$(id -u)" = 0 ]; then user=(); else user=(--user); fi
     python3 -m pip install --quiet --disable-pip-version-check "${user[@]}" \
-        "psycopg==3.3.9" "hypothesis==6.170.15"
+        "psycopg==3.3.9" "hypothesis==6.170.15" "duckdb==2.0.0"
 fi
 
 config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"

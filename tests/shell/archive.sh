@@ -55,6 +55,9 @@ expect_eq "$(q "SELECT count(*) FROM audit_log.partitions WHERE to_time <= '2025
 q "SELECT audit_log.archivable('audit_log.events_2025_01') IS NULL" | grep -qx t || fail "January 2025 should be archivable"
 this_month=$(q "SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date")
 echo "three sealed months of 2025 and this month's events; archiving before $this_month"
+# What an auditor will ask the archives, answered by the database first.
+by_actor=$(q "SELECT actor || '=' || count(*) FROM audit_log.events WHERE occurred_at < '2025-04-01' GROUP BY actor ORDER BY actor")
+note_5=$(q "SELECT old_values ->> 'note' FROM audit_log.events WHERE id = 5")
 
 # This month is not closed: a DETACH of it, even concurrently, is refused.
 open=$(q "SELECT partition FROM audit_log.partitions WHERE from_time <= now() AND to_time > now()")
@@ -163,6 +166,21 @@ if "$bin" verify-export --csv "$work/forged.csv.zst" --proof "$work/archive/2025
     fail "a changed archive verified"
 fi
 echo "the three archives verify offline ($total events); a changed one is refused"
+
+# DuckDB reads the archives as they are, and answers as the database did.
+duck=$(python3 - "$work/archive" <<'PY'
+import glob, sys
+import duckdb
+files = sorted(glob.glob(sys.argv[1] + "/2025-*.csv.zst"))
+trail = f"read_csv({files!r}, header = true)"
+for actor, events in duckdb.sql(f"SELECT actor, count(*) FROM {trail} GROUP BY actor ORDER BY actor").fetchall():
+    print(f"{actor}={events}")
+print("--")
+print(duckdb.sql(f"SELECT json_extract_string(old_values, '$.note') FROM {trail} WHERE id = 5").fetchall()[0][0])
+PY
+)
+expect_eq "$duck" "$(printf '%s\n--\n%s' "$by_actor" "$note_5")" "DuckDB on the archives"
+echo "DuckDB reads the archives: events per actor and a value with a newline, quotes and a backslash, as the database had them"
 
 # Sealing goes on; a complete proof needing archived events is refused,
 # naming the archive; one of this month still works.
