@@ -77,9 +77,9 @@ GRANT EXECUTE ON FUNCTION
     audit_log.json_text_array(text[])
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION
-    audit_log.track(regclass, text[], text[]),
+    audit_log.track(regclass, text[], text[], boolean),
     audit_log.untrack(regclass),
-    audit_log.track_schema(name, text[], boolean)
+    audit_log.track_schema(name, text[], boolean, boolean)
 TO audit_log_admin;
 
 -- Integrity (section 6): admins seal, readers verify and read checkpoints.
@@ -117,3 +117,15 @@ GRANT EXECUTE ON FUNCTION audit_log.partition_bounds(), audit_log.partition_seal
 -- why a partition cannot be archived yet; readers see what is being detached.
 GRANT EXECUTE ON FUNCTION audit_log.drop_archived(regclass, jsonb), audit_log.archivable(regclass) TO audit_log_admin;
 GRANT SELECT ON audit_log.detached_partitions TO audit_log_reader;
+
+-- Time travel (section 9): readers rebuild past states; a reader reverts
+-- with the rights the undoing writes need on the live tables (the functions
+-- run with the caller's rights).
+GRANT EXECUTE ON FUNCTION
+    audit_log.as_of(text, timestamptz, jsonb),
+    audit_log.entity_stretches(text),
+    audit_log.revert(bigint),
+    audit_log.revert_transaction(xid8),
+    audit_log.undo_event(audit_log.events),
+    audit_log.table_of_event(text, bigint)
+TO audit_log_reader;

@@ -23,8 +23,9 @@ CREATE TABLE audit_log.events (
     old_values       jsonb,
     new_values       jsonb,
     changed_fields   text[],
-    CONSTRAINT events_action_check CHECK (action IN
-        ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL', 'HOLD', 'RELEASE', 'ARCHIVE'))
+    -- The capture's and the extension's own actions, and applications' words
+    -- (log_event()): an upper-case word.
+    CONSTRAINT events_action_check CHECK (action ~ '^[A-Z][A-Z0-9_]{0,62}$')
 ) PARTITION BY RANGE (occurred_at);
 ALTER SEQUENCE audit_log.events_id_seq OWNED BY audit_log.events.id;
 

@@ -107,7 +107,8 @@ $$;
 -- extension's owner and is granted to nobody.
 CREATE FUNCTION audit_log.track_as_owner(target regclass,
                                          exclude_columns text[],
-                                         redact_columns text[])
+                                         redact_columns text[],
+                                         baseline boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -256,12 +257,25 @@ BEGIN
     PERFORM audit_log.record_tracking('TRACK', target,
         jsonb_build_object('exclude_columns', to_jsonb(track_as_owner.exclude_columns),
                            'redact_columns', to_jsonb(track_as_owner.redact_columns)));
+    -- Every row already there, as it is: the start of its story. Writes wait
+    -- (the lock above) so that no row escapes both the baseline and capture.
+    IF track_as_owner.baseline THEN
+        PERFORM audit_log.record_baseline(target);
+    END IF;
 END
 $$;
 
+-- A BASELINE event for every row of a tracked table (src/capture.rs).
+-- Not granted to anyone.
+CREATE FUNCTION audit_log.record_baseline(target regclass)
+RETURNS bigint
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'audit_log_record_baseline';
+
 CREATE FUNCTION audit_log.track(target regclass,
                                 exclude_columns text[] DEFAULT '{}',
-                                redact_columns text[] DEFAULT '{}')
+                                redact_columns text[] DEFAULT '{}',
+                                baseline boolean DEFAULT false)
 RETURNS void
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'audit_log_track';
@@ -303,7 +317,8 @@ $$;
 CREATE FUNCTION audit_log.track_schema_as_owner(caller oid,
                                                 schema_name name,
                                                 exclude_tables text[],
-                                                follow_new_tables boolean)
+                                                follow_new_tables boolean,
+                                                baseline boolean)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -360,7 +375,7 @@ BEGIN
                           DETAIL = 'Tracking a table makes every value it takes readable in the trail: it needs the right to read the table.',
                           HINT = 'Leave it out with exclude_tables, or ask its owner for SELECT on it.';
             END IF;
-            PERFORM audit_log.track(rel);
+            PERFORM audit_log.track(rel, baseline => coalesce(track_schema_as_owner.baseline, false));
         END IF;
         counted := counted + 1;
     END LOOP;
@@ -376,7 +391,8 @@ $$;
 
 CREATE FUNCTION audit_log.track_schema(schema_name name,
                                        exclude_tables text[] DEFAULT '{}',
-                                       follow_new_tables boolean DEFAULT true)
+                                       follow_new_tables boolean DEFAULT true,
+                                       baseline boolean DEFAULT false)
 RETURNS integer
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'audit_log_track_schema';

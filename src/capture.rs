@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 use crate::backend::BackendLocal;
 use crate::capture_triggers::{self, Kind};
 use crate::catalog::{self, Column, TableInfo};
-use crate::ffi::{datum_image_eq, function_info_v1};
+use crate::ffi::{datum_image_eq, find_all_inheritors, function_info_v1};
 use crate::jsonb::{self, KeyPolicy};
 use crate::moves;
 use crate::settings;
@@ -384,4 +384,75 @@ pub unsafe extern "C-unwind" fn audit_log_record_tracking(
         ..Event::about(&entity, action)
     });
     pgrx::fcinfo::pg_return_void()
+}
+
+function_info_v1!(pg_finfo_audit_log_record_baseline);
+
+/// Rows rendered between two resets of the baseline's memory.
+const BASELINE_BATCH: u64 = 1000;
+
+/// `audit_log.record_baseline(target regclass) RETURNS bigint`: a BASELINE
+/// event for every row of a tracked table (and of its partitions), rendered
+/// and written as capture renders and writes a change, in the caller's
+/// transaction; returns how many. track() calls it with the table locked
+/// against writes. Not granted to anyone.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn audit_log_record_baseline(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let Some(target) = pgrx::fcinfo::pg_getarg::<pg_sys::Oid>(fcinfo, 0) else {
+        return pg_sys::Datum::from(0i64);
+    };
+    let members = find_all_inheritors(target, pg_sys::AccessShareLock as _, std::ptr::null_mut());
+    let members = pgrx::PgList::<pg_sys::Oid>::from_pg(members);
+    let mut recorded: u64 = 0;
+    let rows_memory = pgrx::PgMemoryContexts::new("audit_log baseline");
+    for relid in members.iter_oid() {
+        let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as _);
+        let table = ((*(*rel).rd_rel).relkind as u8 == pg_sys::RELKIND_RELATION)
+            .then(|| catalog::table_info(rel))
+            .flatten()
+            .filter(|table| table.root == target);
+        if let Some(table) = table {
+            settings::enforce_actor(&table.entity);
+            in_server_style(&table, || {
+                let scan = pg_sys::table_beginscan(
+                    rel,
+                    pg_sys::GetActiveSnapshot(),
+                    0,
+                    std::ptr::null_mut(),
+                );
+                let slot = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+                while pg_sys::table_scan_getnextslot(
+                    scan,
+                    pg_sys::ScanDirection::ForwardScanDirection,
+                    slot,
+                ) {
+                    let mut should_free = false;
+                    let tuple = pg_sys::ExecFetchSlotHeapTuple(slot, false, &mut should_free);
+                    let memory = pg_sys::MemoryContextSwitchTo(rows_memory.value());
+                    let row = Row::deform(tuple, (*rel).rd_att, &table);
+                    storage::append(&Event {
+                        entity_id: row.entity_id(&table),
+                        new_values: Some(row.render(&table)),
+                        ..Event::about(&table.entity, c"BASELINE")
+                    });
+                    pg_sys::MemoryContextSwitchTo(memory);
+                    if should_free {
+                        pg_sys::heap_freetuple(tuple);
+                    }
+                    recorded += 1;
+                    if recorded % BASELINE_BATCH == 0 {
+                        pg_sys::MemoryContextReset(rows_memory.value());
+                    }
+                    pgrx::check_for_interrupts!();
+                }
+                pg_sys::ExecDropSingleTupleTableSlot(slot);
+                pg_sys::table_endscan(scan);
+            });
+        }
+        pg_sys::table_close(rel, pg_sys::NoLock as _);
+    }
+    pg_sys::Datum::from(recorded as i64)
 }

@@ -83,6 +83,11 @@ extension_sql_file!(
     name = "archives",
     requires = ["partitions", "retention"]
 );
+extension_sql_file!(
+    "../sql/time_travel.sql",
+    name = "time_travel",
+    requires = ["reading", "tracking", "export"]
+);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;

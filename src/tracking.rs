@@ -14,13 +14,20 @@ use crate::ddl::function_oid;
 use crate::ffi::function_info_v1;
 
 const TRACK_AS_OWNER: &CStr =
-    c"audit_log.track_as_owner(pg_catalog.regclass,pg_catalog.text[],pg_catalog.text[])";
+    c"audit_log.track_as_owner(pg_catalog.regclass,pg_catalog.text[],pg_catalog.text[],pg_catalog.bool)";
 const TRACK_SCHEMA_AS_OWNER: &CStr =
+    c"audit_log.track_schema_as_owner(pg_catalog.oid,pg_catalog.name,pg_catalog.text[],pg_catalog.bool,pg_catalog.bool)";
+/// Before 0.5.0 (no baseline): what this library finds between the install
+/// of its files and ALTER EXTENSION ... UPDATE, told apart by how many
+/// arguments the schema's track() passes.
+const TRACK_AS_OWNER_0_4: &CStr =
+    c"audit_log.track_as_owner(pg_catalog.regclass,pg_catalog.text[],pg_catalog.text[])";
+const TRACK_SCHEMA_AS_OWNER_0_4: &CStr =
     c"audit_log.track_schema_as_owner(pg_catalog.oid,pg_catalog.name,pg_catalog.text[],pg_catalog.bool)";
 
 function_info_v1!(pg_finfo_audit_log_track);
 
-/// `audit_log.track(target regclass, exclude_columns text[], redact_columns text[])`.
+/// `audit_log.track(target regclass, exclude_columns text[], redact_columns text[], baseline boolean)`.
 #[pg_guard]
 #[no_mangle]
 pub unsafe extern "C-unwind" fn audit_log_track(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
@@ -45,12 +52,18 @@ pub unsafe extern "C-unwind" fn audit_log_track(fcinfo: pg_sys::FunctionCallInfo
             .report(PgLogLevel::ERROR);
         }
     }
-    call_as_owner(fcinfo, TRACK_AS_OWNER, &args)
+    let signature = if args.len() == 3 {
+        TRACK_AS_OWNER_0_4
+    } else {
+        TRACK_AS_OWNER
+    };
+    call_as_owner(fcinfo, signature, &args)
 }
 
 function_info_v1!(pg_finfo_audit_log_track_schema);
 
-/// `audit_log.track_schema(schema_name name, exclude_tables text[], follow_new_tables boolean)`:
+/// `audit_log.track_schema(schema_name name, exclude_tables text[], follow_new_tables boolean,
+/// baseline boolean)`:
 /// the caller is passed on, table by table its rights are checked there.
 #[pg_guard]
 #[no_mangle]
@@ -63,7 +76,12 @@ pub unsafe extern "C-unwind" fn audit_log_track_schema(
     };
     let mut args = vec![caller];
     args.extend(arguments(fcinfo));
-    call_as_owner(fcinfo, TRACK_SCHEMA_AS_OWNER, &args)
+    let signature = if args.len() == 4 {
+        TRACK_SCHEMA_AS_OWNER_0_4
+    } else {
+        TRACK_SCHEMA_AS_OWNER
+    };
+    call_as_owner(fcinfo, signature, &args)
 }
 
 unsafe fn arguments(fcinfo: pg_sys::FunctionCallInfo) -> Vec<pg_sys::NullableDatum> {

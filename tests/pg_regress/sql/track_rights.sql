@@ -27,8 +27,8 @@ RESET ROLE;
 SELECT entity, redact_columns FROM audit_log.tracked_tables WHERE entity LIKE 'hr.%' ORDER BY 1;
 -- The functions doing the work as the extension's owner are granted to no one.
 SET ROLE rights_admin;
-SELECT audit_log.track_as_owner('hr.salaries', '{}', '{}');
-SELECT audit_log.track_schema_as_owner('rights_admin'::regrole, 'hr', '{}', true);
+SELECT audit_log.track_as_owner('hr.salaries', '{}', '{}', false);
+SELECT audit_log.track_schema_as_owner('rights_admin'::regrole, 'hr', '{}', true, false);
 RESET ROLE;
 
 DROP SCHEMA hr CASCADE;

@@ -1,0 +1,411 @@
+-- Time travel (API section 9): a tracked table, or one row, as it was at a
+-- given time, rebuilt from the trail; and undoing an event or a whole
+-- transaction with ordinary writes.
+
+-- The names one table had in the trail and the stretch of event ids under
+-- each, as history() resolves them: NULL arrays when the trail knows no such
+-- table, an error when a bare name is ambiguous.
+CREATE FUNCTION audit_log.entity_stretches(entity text,
+                                           OUT names text[], OUT afters bigint[], OUT befores bigint[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    entities text[];
+BEGIN
+    entities := audit_log.matching_entities(entity_stretches.entity);
+    -- Names one table had before a rename count as that table.
+    entities := ARRAY(SELECT x FROM unnest(entities) AS x
+                       WHERE NOT EXISTS (SELECT 1 FROM unnest(entities) AS y
+                                          WHERE y <> x
+                                            AND x IN (SELECT s.name FROM audit_log.entity_segments(ARRAY[y]) AS s)));
+    IF cardinality(entities) > 1 THEN
+        RAISE EXCEPTION 'table name "%" is ambiguous: the trail has %', entity_stretches.entity,
+                        array_to_string(entities, ', ')
+            USING ERRCODE = 'ambiguous_alias',
+                  HINT = 'Qualify the name with its schema.';
+    END IF;
+    IF cardinality(entities) = 1 THEN
+        SELECT array_agg(s.name), array_agg(s.after_id), array_agg(s.before_id)
+          INTO names, afters, befores
+          FROM audit_log.entity_segments(entities) AS s;
+    END IF;
+END
+$$;
+
+-- What as_of() returns: the row's key and the row as the trail recorded it.
+-- A composite type rather than RETURNS TABLE, whose entity_id would clash
+-- with the argument.
+CREATE TYPE audit_log.as_of_row AS (entity_id jsonb, "row" jsonb);
+
+-- The rows of a tracked table (or the one row) at `at`. Each row's state is
+-- its last event at or before `at`: INSERT, UPDATE and BASELINE leave the
+-- row as new_values says, DELETE and a change of key away from it remove it,
+-- a TRUNCATE after it removes it. A row the trail knows nothing of by `at`
+-- is not invented: a NOTICE counts the rows the trail cannot account for.
+--
+-- Table-wide, the table's events up to `at` are read once, through each
+-- partition's (entity, occurred_at, id) index, and the last one per key is
+-- picked by a sort, which spills to disk beyond work_mem: memory does not
+-- grow with the number of rows.
+CREATE FUNCTION audit_log.as_of(entity text, at timestamptz, entity_id jsonb DEFAULT NULL)
+RETURNS SETOF audit_log.as_of_row
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    stretch record;
+    last audit_log.events;
+    cut record;
+    unknown bigint := 0;
+    live regclass;
+    keys text[];
+    untouched bigint;
+BEGIN
+    IF as_of.entity IS NULL OR as_of.at IS NULL THEN
+        RAISE EXCEPTION 'audit_log.as_of(): entity and at must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF as_of.entity_id IS NOT NULL AND jsonb_typeof(as_of.entity_id) <> 'object' THEN
+        RAISE EXCEPTION 'audit_log.as_of(): entity_id must be a JSON object, like {"id": 42}'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO stretch FROM audit_log.entity_stretches(as_of.entity);
+    IF stretch.names IS NULL THEN
+        RETURN;
+    END IF;
+    -- The last TRUNCATE at or before `at`: rows last written before it are gone.
+    SELECT t.occurred_at, t.id INTO cut
+      FROM audit_log.events t
+     WHERE t.entity = ANY (stretch.names) AND t.action = 'TRUNCATE' AND t.occurred_at <= as_of.at
+       AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                    WHERE s.name = t.entity AND t.id > s.after_id AND t.id < s.before_id)
+     ORDER BY t.occurred_at DESC, t.id DESC LIMIT 1;
+
+    IF as_of.entity_id IS NOT NULL THEN
+        -- One row: its history, through its changes of key.
+        SELECT h.* INTO last FROM audit_log.history(as_of.entity, as_of.entity_id) AS h
+         WHERE h.occurred_at <= as_of.at AND h.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
+         ORDER BY h.occurred_at DESC, h.id DESC LIMIT 1;
+        IF NOT FOUND THEN
+            IF EXISTS (SELECT 1 FROM audit_log.history(as_of.entity, as_of.entity_id) AS h
+                        WHERE h.occurred_at > as_of.at AND h.action IN ('UPDATE', 'DELETE')
+                          AND NOT EXISTS (SELECT 1 FROM audit_log.history(as_of.entity, as_of.entity_id) AS i
+                                           WHERE i.action IN ('INSERT', 'BASELINE')
+                                             AND (i.occurred_at, i.id) < (h.occurred_at, h.id))) THEN
+                RAISE NOTICE 'the trail cannot account for this row of % at that time: it was there before tracking began, and no baseline was taken',
+                    stretch.names[1];
+            END IF;
+            RETURN;
+        END IF;
+        IF last.action <> 'DELETE' AND (cut IS NULL OR (last.occurred_at, last.id) > (cut.occurred_at, cut.id)) THEN
+            RETURN NEXT ROW(last.entity_id, last.new_values)::audit_log.as_of_row;
+        END IF;
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH span AS MATERIALIZED (
+        SELECT e.id, e.occurred_at, e.action, e.entity_id, e.old_values, e.new_values
+          FROM audit_log.events e
+         WHERE e.entity = ANY (stretch.names)
+           AND e.occurred_at <= as_of.at
+           AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
+           AND e.entity_id IS NOT NULL
+           AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+    ), appearances AS (
+        SELECT s.entity_id AS key, s.occurred_at, s.id,
+               CASE WHEN s.action <> 'DELETE' THEN s.new_values END AS state
+          FROM span s
+        UNION ALL
+        -- An UPDATE that changed the key takes the row away from its old key.
+        SELECT previous.key, s.occurred_at, s.id, NULL
+          FROM span s
+         CROSS JOIN LATERAL (SELECT jsonb_object_agg(k, s.old_values -> k) AS key
+                               FROM jsonb_object_keys(s.entity_id) AS k) AS previous
+         WHERE s.action = 'UPDATE' AND previous.key <> s.entity_id
+    )
+    SELECT l.key, l.state
+      FROM (SELECT DISTINCT ON (a.key) a.key, a.state, a.occurred_at, a.id
+              FROM appearances a
+             ORDER BY a.key, a.occurred_at DESC, a.id DESC) AS l
+     WHERE l.state IS NOT NULL
+       AND (cut IS NULL OR (l.occurred_at, l.id) > (cut.occurred_at, cut.id))
+     ORDER BY l.key;
+
+    -- Rows the trail cannot account for at `at`: keys whose first event
+    -- after it changes or deletes a row it never saw written, and rows of
+    -- the live table that no event names at all (there before tracking, no
+    -- baseline, never changed since).
+    SELECT count(*) INTO unknown
+      FROM (SELECT DISTINCT ON (a.key) a.key, a.written, a.occurred_at
+              FROM (SELECT e.entity_id AS key, e.occurred_at, e.id,
+                           -- written: inserted, baselined, or arrived by a change of key
+                           e.action IN ('INSERT', 'BASELINE')
+                           OR (e.action = 'UPDATE'
+                               AND (SELECT jsonb_object_agg(k, e.old_values -> k)
+                                      FROM jsonb_object_keys(e.entity_id) AS k) <> e.entity_id) AS written
+                      FROM audit_log.events e
+                     WHERE e.entity = ANY (stretch.names)
+                       AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
+                       AND e.entity_id IS NOT NULL
+                       AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                                    WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+                    UNION ALL
+                    SELECT previous.key, e.occurred_at, e.id, false
+                      FROM audit_log.events e
+                     CROSS JOIN LATERAL (SELECT jsonb_object_agg(k, e.old_values -> k) AS key
+                                           FROM jsonb_object_keys(e.entity_id) AS k) AS previous
+                     WHERE e.entity = ANY (stretch.names) AND e.action = 'UPDATE'
+                       AND previous.key <> e.entity_id
+                       AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                                    WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)) AS a
+             ORDER BY a.key, a.occurred_at, a.id) AS first_seen
+     WHERE NOT first_seen.written AND first_seen.occurred_at > as_of.at;
+    live := to_regclass(stretch.names[1]);
+    IF live IS NOT NULL THEN
+        keys := audit_log.identity_columns(live);
+    END IF;
+    IF cardinality(keys) > 0 AND has_table_privilege(live, 'SELECT') THEN
+        EXECUTE format('SELECT count(*) FROM %s AS t WHERE NOT EXISTS (
+                            SELECT 1 FROM audit_log.events e
+                             WHERE e.entity = ANY ($1)
+                               AND jsonb_hash_extended(e.entity_id, hashtext(e.entity))
+                                   = jsonb_hash_extended(jsonb_build_object(%s), hashtext(e.entity))
+                               AND e.entity_id = jsonb_build_object(%s))',
+                       live,
+                       (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(keys) AS k),
+                       (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(keys) AS k))
+            INTO untouched USING stretch.names;
+        unknown := unknown + untouched;
+    END IF;
+    IF unknown > 0 THEN
+        RAISE NOTICE 'the trail cannot account for % row(s) of % at that time: they were there before tracking began, and no baseline was taken',
+            unknown, stretch.names[1]
+            USING HINT = 'audit_log.track(..., baseline => true) records every row a table holds when tracking begins.';
+    END IF;
+END
+$$;
+
+-- The live table an event is about: the table that had the event's name
+-- when it was written, followed through its renames since (DDL events);
+-- NULL when it was dropped, or is no longer tracked.
+CREATE FUNCTION audit_log.table_of_event(entity text, event_id bigint)
+RETURNS regclass
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    name text := table_of_event.entity;
+    since bigint := table_of_event.event_id;
+    next record;
+BEGIN
+    LOOP
+        SELECT v.id, v.entity, v.new_values ? 'dropped' AS dropped INTO next
+          FROM audit_log.events v
+         WHERE v.action = 'DDL' AND v.id > since
+           AND ((v.entity = name AND v.new_values ? 'dropped') OR v.new_values ->> 'renamed_from' = name)
+         ORDER BY v.id LIMIT 1;
+        EXIT WHEN NOT FOUND;
+        IF next.dropped THEN
+            RETURN NULL;
+        END IF;
+        name := next.entity;
+        since := next.id;
+    END LOOP;
+    RETURN (SELECT t.relid FROM audit_log.tracked t WHERE t.relid = to_regclass(name));
+END
+$$;
+
+-- Undoes one INSERT, UPDATE or DELETE event on the live table, with the
+-- caller's rights, after checking that the row is still as the event left it
+-- (compared as typed values). The write is captured like any other, with
+-- context.reverts naming the event.
+CREATE FUNCTION audit_log.undo_event(ev audit_log.events)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target regclass;
+    keys text[];
+    redacted text[];
+    columns text[];
+    writable text[];
+    known text[];
+    needed text[];
+    lacking text[];
+    differing text[];
+    key_match text;
+    found_rows bigint;
+    row_name text := ev.entity || ' ' || coalesce(ev.entity_id::text, '');
+    previous_context text;
+BEGIN
+    IF ev.action NOT IN ('INSERT', 'UPDATE', 'DELETE') THEN
+        RAISE EXCEPTION 'event % is a % event: only INSERT, UPDATE and DELETE events can be reverted', ev.id, ev.action
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    target := audit_log.table_of_event(ev.entity, ev.id);
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'event % cannot be reverted: table % is no longer there (or no longer tracked)', ev.id, ev.entity
+            USING ERRCODE = 'undefined_table';
+    END IF;
+    IF ev.entity_id IS NULL THEN
+        RAISE EXCEPTION 'event % cannot be reverted: it names no row (% had no primary key)', ev.id, ev.entity
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    keys := ARRAY(SELECT jsonb_object_keys(ev.entity_id));
+    SELECT v.redact_columns INTO redacted FROM audit_log.tracked_tables v WHERE v.entity = target::text;
+    SELECT array_agg(a.attname::text ORDER BY a.attnum),
+           array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated = '')
+      INTO columns, writable
+      FROM pg_attribute a
+     WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
+    -- The columns whose value the event holds: not excluded (absent), not redacted.
+    known := ARRAY(SELECT c FROM unnest(columns) AS c
+                    WHERE coalesce(ev.new_values, ev.old_values) ? c
+                      AND NOT (c = ANY (coalesce(redacted, '{}'))
+                               AND coalesce(ev.new_values, ev.old_values) -> c = '"[REDACTED]"'));
+    key_match := (SELECT string_agg(format('t.%1$I = (SELECT k.%1$I FROM jsonb_populate_record(NULL::%2$s, $2) AS k)', c, target), ' AND ')
+                    FROM unnest(keys) AS c);
+
+    -- What undoing needs from the trail.
+    needed := CASE ev.action
+        WHEN 'INSERT' THEN keys
+        WHEN 'UPDATE' THEN ARRAY(SELECT DISTINCT c FROM unnest(coalesce(ev.changed_fields, '{}') || keys) AS c
+                                  WHERE c = ANY (writable))
+        ELSE writable END;
+    lacking := ARRAY(SELECT c FROM unnest(needed) AS c WHERE NOT c = ANY (known));
+    IF cardinality(lacking) > 0 THEN
+        RAISE EXCEPTION 'event % cannot be reverted: the trail does not hold field(s) % of row %', ev.id,
+                        array_to_string(lacking, ', '), row_name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Excluded columns are not recorded, and redacted ones are recorded as [REDACTED].';
+    END IF;
+
+    IF ev.action IN ('INSERT', 'UPDATE') THEN
+        -- The row must be as the event left it, field by field, as typed values.
+        EXECUTE format('SELECT array_remove(ARRAY[%s]::text[], NULL) FROM %s AS t, jsonb_populate_record(NULL::%s, $1) AS ev
+                         WHERE %s FOR UPDATE OF t',
+                       coalesce((SELECT string_agg(format('CASE WHEN t.%1$I::text IS DISTINCT FROM ev.%1$I::text THEN %1$L END', c), ', ')
+                                   FROM unnest(known) AS c), ''),
+                       target, target, key_match)
+            INTO differing USING ev.new_values, ev.entity_id;
+        GET DIAGNOSTICS found_rows = ROW_COUNT;
+        IF found_rows = 0 THEN
+            RAISE EXCEPTION 'event % cannot be reverted: row % is no longer there', ev.id, row_name
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        IF cardinality(differing) > 0 THEN
+            RAISE EXCEPTION 'event % cannot be reverted: row % is no longer as the event left it (field(s) % changed since)',
+                            ev.id, row_name, array_to_string(differing, ', ')
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Revert the later events first (audit_log.history() lists them), or the whole transaction with revert_transaction().';
+        END IF;
+    ELSE
+        EXECUTE format('SELECT 1 FROM %s AS t WHERE %s', target,
+                       replace(key_match, '$2', '$1'))
+            USING ev.entity_id;
+        GET DIAGNOSTICS found_rows = ROW_COUNT;
+        IF found_rows > 0 THEN
+            RAISE EXCEPTION 'event % cannot be reverted: a row % is there again', ev.id, row_name
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+    END IF;
+
+    previous_context := current_setting('audit_log.context', true);
+    PERFORM set_config('audit_log.context',
+                       (coalesce(nullif(previous_context, '')::jsonb, '{}') || jsonb_build_object('reverts', ev.id))::text,
+                       true);
+    IF ev.action = 'INSERT' THEN
+        EXECUTE format('DELETE FROM %s AS t WHERE %s', target, key_match) USING NULL::jsonb, ev.entity_id;
+    ELSIF ev.action = 'UPDATE' THEN
+        EXECUTE format('UPDATE %s AS t SET (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS o) WHERE %s',
+                       target,
+                       (SELECT string_agg(format('%I', c), ', ') FROM unnest(needed) AS c),
+                       (SELECT string_agg(format('o.%I', c), ', ') FROM unnest(needed) AS c),
+                       target, key_match)
+            USING ev.old_values, ev.entity_id;
+    ELSE
+        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS o',
+                       target,
+                       (SELECT string_agg(format('%I', c), ', ') FROM unnest(writable) AS c),
+                       (SELECT string_agg(format('o.%I', c), ', ') FROM unnest(writable) AS c),
+                       target)
+            USING ev.old_values;
+    END IF;
+    PERFORM set_config('audit_log.context', coalesce(previous_context, ''), true);
+END
+$$;
+
+CREATE FUNCTION audit_log.revert(event_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ev audit_log.events;
+BEGIN
+    IF revert.event_id IS NULL THEN
+        RAISE EXCEPTION 'audit_log.revert(): event_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT e.* INTO ev FROM audit_log.events e WHERE e.id = revert.event_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'there is no event %', revert.event_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM audit_log.undo_event(ev);
+END
+$$;
+
+-- Undoes a transaction's row changes, newest first, and returns how many.
+CREATE FUNCTION audit_log.revert_transaction(tx_id xid8)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ev audit_log.events;
+    undone integer := 0;
+    generations bigint;
+    blocking audit_log.events;
+BEGIN
+    IF revert_transaction.tx_id IS NULL THEN
+        RAISE EXCEPTION 'audit_log.revert_transaction(): tx_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- A transaction id means one transaction only within one cluster's
+    -- generation of the trail (a restore starts another).
+    SELECT count(DISTINCT (SELECT count(*) FROM audit_log.restored_trails r WHERE r.last_event_id < e.id))
+      INTO generations
+      FROM audit_log.events e WHERE e.tx_id = revert_transaction.tx_id;
+    IF generations = 0 THEN
+        RAISE EXCEPTION 'the trail has no event of transaction %', revert_transaction.tx_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF generations > 1 THEN
+        RAISE EXCEPTION 'transaction id % is ambiguous: the trail holds events of % transactions with it, from clusters the trail was restored from',
+                        revert_transaction.tx_id, generations
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Revert its events one by one with audit_log.revert(event_id).';
+    END IF;
+    SELECT e.* INTO blocking FROM audit_log.events e
+     WHERE e.tx_id = revert_transaction.tx_id AND e.action IN ('TRUNCATE', 'DDL')
+     ORDER BY e.id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'transaction % cannot be reverted: its event % is a %, which cannot be undone', revert_transaction.tx_id,
+                        blocking.id, blocking.action
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR ev IN SELECT e.* FROM audit_log.events e
+               WHERE e.tx_id = revert_transaction.tx_id AND e.action IN ('INSERT', 'UPDATE', 'DELETE')
+               ORDER BY e.id DESC LOOP
+        PERFORM audit_log.undo_event(ev);
+        undone := undone + 1;
+    END LOOP;
+    RETURN undone;
+END
+$$;
