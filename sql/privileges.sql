@@ -129,3 +129,4 @@ GRANT EXECUTE ON FUNCTION
     audit_log.undo_event(audit_log.events),
     audit_log.table_of_event(text, bigint)
 TO audit_log_reader;
+GRANT EXECUTE ON FUNCTION audit_log.values_differ(regclass, text) TO audit_log_reader;

@@ -62,6 +62,9 @@ DECLARE
     live regclass;
     keys text[];
     untouched bigint;
+    key jsonb;
+    bound bigint;
+    arrival audit_log.events;
 BEGIN
     IF as_of.entity IS NULL OR as_of.at IS NULL THEN
         RAISE EXCEPTION 'audit_log.as_of(): entity and at must not be NULL'
@@ -84,16 +87,53 @@ BEGIN
      ORDER BY t.occurred_at DESC, t.id DESC LIMIT 1;
 
     IF as_of.entity_id IS NOT NULL THEN
-        -- One row: its history, through its changes of key.
-        SELECT h.* INTO last FROM audit_log.history(as_of.entity, as_of.entity_id) AS h
-         WHERE h.occurred_at <= as_of.at AND h.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
-         ORDER BY h.occurred_at DESC, h.id DESC LIMIT 1;
+        -- One row: the one that has this key now (or last had it), followed
+        -- back through its changes of key to the key it had at `at`.
+        key := as_of.entity_id;
+        bound := 9223372036854775807;
+        LOOP
+            -- How the row came to this key: inserted, baselined, or moved here.
+            SELECT e.* INTO arrival
+              FROM audit_log.events e
+             WHERE e.entity = ANY (stretch.names)
+               AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+               AND e.entity_id = key AND e.id < bound
+               AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                            WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+               AND (e.action IN ('INSERT', 'BASELINE')
+                    OR (e.action = 'UPDATE'
+                        AND (SELECT jsonb_object_agg(k, e.old_values -> k) FROM jsonb_object_keys(e.entity_id) AS k) <> e.entity_id))
+             ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1;
+            EXIT WHEN NOT FOUND OR arrival.occurred_at <= as_of.at OR arrival.action <> 'UPDATE';
+            -- Moved here after `at`: at `at` it had its previous key.
+            key := (SELECT jsonb_object_agg(k, arrival.old_values -> k) FROM jsonb_object_keys(arrival.entity_id) AS k);
+            bound := arrival.id;
+        END LOOP;
+        IF FOUND AND arrival.occurred_at > as_of.at THEN
+            -- Inserted after `at`; baselined after it, it was there untold.
+            IF arrival.action = 'BASELINE' THEN
+                RAISE NOTICE 'the trail cannot account for this row of % at that time: it was there before tracking began, and no baseline was taken then',
+                    stretch.names[1];
+            END IF;
+            RETURN;
+        END IF;
+        SELECT e.* INTO last
+          FROM audit_log.events e
+         WHERE e.entity = ANY (stretch.names)
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+           AND e.entity_id = key AND e.id < bound AND e.occurred_at <= as_of.at
+           AND (arrival.id IS NULL OR (e.occurred_at, e.id) >= (arrival.occurred_at, arrival.id))
+           AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
+           AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1;
         IF NOT FOUND THEN
-            IF EXISTS (SELECT 1 FROM audit_log.history(as_of.entity, as_of.entity_id) AS h
-                        WHERE h.occurred_at > as_of.at AND h.action IN ('UPDATE', 'DELETE')
-                          AND NOT EXISTS (SELECT 1 FROM audit_log.history(as_of.entity, as_of.entity_id) AS i
-                                           WHERE i.action IN ('INSERT', 'BASELINE')
-                                             AND (i.occurred_at, i.id) < (h.occurred_at, h.id))) THEN
+            IF EXISTS (
+                   SELECT 1 FROM audit_log.events e
+                    WHERE e.entity = ANY (stretch.names)
+                      AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+                      AND e.entity_id = key AND e.id < bound) THEN
+                -- Changed after `at` without ever being seen written: untold.
                 RAISE NOTICE 'the trail cannot account for this row of % at that time: it was there before tracking began, and no baseline was taken',
                     stretch.names[1];
             END IF;
@@ -219,6 +259,30 @@ BEGIN
 END
 $$;
 
+-- An expression telling whether column `col` of the live row (t) and of
+-- the row rebuilt from the event (ev) hold different values, compared as
+-- values of the column's type: with its equality where it has one (so that
+-- 1.0 and 1.00, or -0 and 0, are one value, as are two spellings of a time),
+-- json as jsonb, anything else by its text.
+CREATE FUNCTION audit_log.values_differ(target regclass, col text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN base.oid = 'json'::regtype THEN format('t.%1$I::jsonb IS DISTINCT FROM ev.%1$I::jsonb', col)
+        WHEN EXISTS (SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
+                      WHERE am.amname = 'btree' AND oc.opcdefault
+                        AND oc.opcintype = CASE WHEN base.typcategory = 'A' THEN base.typelem ELSE base.oid END)
+            THEN format('t.%1$I IS DISTINCT FROM ev.%1$I', col)
+        ELSE format('t.%1$I::text IS DISTINCT FROM ev.%1$I::text', col)
+    END
+      FROM pg_attribute a
+      JOIN pg_type ty ON ty.oid = a.atttypid
+      JOIN pg_type base ON base.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+     WHERE a.attrelid = target AND a.attname = col
+$$;
+
 -- Undoes one INSERT, UPDATE or DELETE event on the live table, with the
 -- caller's rights, after checking that the row is still as the event left it
 -- (compared as typed values). The write is captured like any other, with
@@ -289,7 +353,8 @@ BEGIN
         -- The row must be as the event left it, field by field, as typed values.
         EXECUTE format('SELECT array_remove(ARRAY[%s]::text[], NULL) FROM %s AS t, jsonb_populate_record(NULL::%s, $1) AS ev
                          WHERE %s FOR UPDATE OF t',
-                       coalesce((SELECT string_agg(format('CASE WHEN t.%1$I::text IS DISTINCT FROM ev.%1$I::text THEN %1$L END', c), ', ')
+                       coalesce((SELECT string_agg(format('CASE WHEN %s THEN %L END',
+                                                          audit_log.values_differ(target, c), c), ', ')
                                    FROM unnest(known) AS c), ''),
                        target, target, key_match)
             INTO differing USING ev.new_values, ev.entity_id;
