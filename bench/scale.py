@@ -6,7 +6,8 @@ first, indexes after) into two databases:
 - scale_partitioned: this version, the log partitioned by month; each month
   made as a table of the log's shape, loaded, indexed with
   create_event_indexes(), then attached (the partition guard lets a superuser
-  do so with audit_log.partition_maintenance on); then sealed;
+  do so with audit_log.partition_maintenance on); then sealed a month at a
+  time, as a trail sealed while it grew;
 - scale_single: version 0.4.0, the log as one table, loaded with its
   secondary indexes dropped and made again after.
 Two empty logs of each kind are the capture baseline. Then:
@@ -15,7 +16,9 @@ Two empty logs of each kind are the capture baseline. Then:
    bench/capture.py) against the full and the empty logs, interleaved rounds;
 3. list()/history()/changes() latencies of bench/reading.py on the full logs;
 4. `audit-log archive` of the oldest month, with a pgbench writer running,
-   then verify-export of the archive and verify() of the log;
+   then verify-export of the archive and verify() of the log; and the oldest
+   month of a smaller trail sealed in one seal (SCALE_ONE_SEAL_EVENTS,
+   4.8 million; 0 leaves it out);
 5. bytes per event on disk and in WAL;
 6. ALTER EXTENSION audit_log UPDATE of the full single-table log.
 Writes OUT (bench/results/scale.md); progress on standard error.
@@ -46,12 +49,17 @@ MONTHS = int(os.environ.get("SCALE_MONTHS", "24"))
 SECONDS = int(os.environ.get("SCALE_PGBENCH_SECONDS", "60"))
 ROUNDS = int(os.environ.get("SCALE_ROUNDS", "3"))
 W4_ROWS = int(os.environ.get("SCALE_W4_ROWS", "200000"))
+ONE_SEAL_EVENTS = int(os.environ.get("SCALE_ONE_SEAL_EVENTS", "4800000"))
 TABLES, ACTORS, KEYS = 50, 1000, 20000
+# Transaction ids per month: a month's events are sealed when the server's
+# transaction counter has passed them (see seal_partitioned()).
+TX_PER_MONTH = 1000
 PER_MONTH = EVENTS // MONTHS
-if PER_MONTH * MONTHS != EVENTS:
-    raise SystemExit(f"SCALE_EVENTS ({EVENTS}) must be a multiple of SCALE_MONTHS ({MONTHS})")
+for _n in (EVENTS, ONE_SEAL_EVENTS):
+    if _n % MONTHS:
+        raise SystemExit(f"SCALE_EVENTS and SCALE_ONE_SEAL_EVENTS ({_n}) must be multiples of SCALE_MONTHS ({MONTHS})")
 
-PART, SINGLE = "scale_partitioned", "scale_single"
+PART, SINGLE, ONE_SEAL = "scale_partitioned", "scale_single", "scale_one_seal"
 EMPTY_PART, EMPTY_SINGLE = "scale_empty_partitioned", "scale_empty_single"
 DATABASES = [EMPTY_PART, PART, EMPTY_SINGLE, SINGLE]
 STARTED = time.monotonic()
@@ -146,12 +154,15 @@ def save():
 
 
 # bench/reading.py's generator, with occurred_at spread evenly over each month
-# (PER_MONTH events a month, ids in time order).
+# (per_month events a month, ids in time order), and TX_PER_MONTH transaction
+# ids a month from t0 on, in time order too: ids the server has not handed out
+# yet when the trail is loaded, so that sealing can take the trail a month at
+# a time, as a trail sealed while it grew was.
 FILL = """
 INSERT INTO {target}
 SELECT g,
        m.start + (((g - 1) % {per_month}) + 0.5)::float8 / {per_month} * ((m.start + interval '1 month') - m.start),
-       (1000 + g / 3)::text::xid8,
+       ({t0} + ((g - 1) / {per_month}) * {txm} + ((g - 1) % {per_month}) * {txm} / {per_month})::text::xid8,
        'user-' || ((g * 7919) % {actors}) || '@example.org',
        'app', 'web', ('10.0.' || (g % 200) || '.' || (g % 250))::inet,
        jsonb_build_object('request_id', 'r-' || g),
@@ -171,32 +182,48 @@ SELECT g,
 """
 
 
-def fill(target, lo, hi):
-    return FILL.format(target=target, lo=lo, hi=hi, per_month=PER_MONTH, start=START,
+def fill(target, lo, hi, per_month, t0):
+    return FILL.format(target=target, lo=lo, hi=hi, per_month=per_month, start=START, t0=t0, txm=TX_PER_MONTH,
                        actors=ACTORS, tables=TABLES, keys=KEYS)
 
 
-def months():
+def months(per_month=PER_MONTH):
     """(name, first id, last id, from, to) of each loaded month."""
-    return [(f"events_{y:04d}_{m:02d}", i * PER_MONTH + 1, (i + 1) * PER_MONTH,
+    return [(f"events_{y:04d}_{m:02d}", i * per_month + 1, (i + 1) * per_month,
              bound((y, m)), bound(add_months(y, m, 1)))
             for i, (y, m) in enumerate(MONTH_LIST)]
+
+
+def next_xid(db):
+    return int(psql("SELECT pg_snapshot_xmax(pg_current_snapshot())", db))
+
+
+def advance_xids(target, db):
+    """Hands out transaction ids until the next one is `target`."""
+    n = target - next_xid(db)
+    if n > 0:
+        psql_script("SET synchronous_commit = off;\n"
+                    f"DO $$ BEGIN FOR i IN 1..{n} LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$;\n", db)
 
 
 # ---------------------------------------------------------------- part 1
 
 
-def load_partitioned():
-    db = PART
+def load_partitioned(db=PART, events=EVENTS):
+    """Loads the trail into db's partitioned log, as a restore would."""
+    per_month = events // MONTHS
     psql("CREATE EXTENSION audit_log", db)
-    loaded = months()
-    log(f"{db}: loading {EVENTS:,} events into {MONTHS} monthly tables, two sessions")
+    loaded = months(per_month)
+    # Transaction ids the server hands out after the load (which takes a few
+    # hundred): the months are sealed one by one by moving the counter past them.
+    t0 = next_xid(db) + 10000
+    log(f"{db}: loading {events:,} events into {MONTHS} monthly tables, two sessions")
     started = time.monotonic()
 
     def rows(name, lo, hi):
         def task():
             psql(f"CREATE TABLE audit_log.{name} (LIKE audit_log.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)", db)
-            psql(fill(f"audit_log.{name}", lo, hi), db)
+            psql(fill(f"audit_log.{name}", lo, hi, per_month, t0), db)
             log(f"  {name}: {hi - lo + 1:,} rows")
         return task
 
@@ -224,17 +251,8 @@ def load_partitioned():
         for name, _, _, since, until in loaded)
     psql_script(script, db)
     prepared = psql("SELECT coalesce(string_agg(p::text, ', '), '') FROM audit_log.prepare_partitions() AS p", db)
-    # What a restore's load through an attached partition fires: the
-    # partition's events_restored guard notes the last restored event
-    # (audit_log.restored_trails), so that the first seal takes the restored
-    # events whatever their transaction ids (another cluster's). Loaded
-    # before being attached, the months fired no trigger: a statement
-    # inserting no row into an empty month fires it.
-    empty = psql("SELECT partition FROM audit_log.partitions WHERE from_time > now() ORDER BY from_time LIMIT 1", db)
-    psql(f"INSERT INTO {empty} SELECT * FROM audit_log.events WHERE false", db)
-    psql(f"SELECT setval('audit_log.events_id_seq', {EVENTS})", db)
+    psql(f"SELECT setval('audit_log.events_id_seq', {events})", db)
     attach_s = time.monotonic() - started
-    restored = psql("SELECT max(last_event_id) FROM audit_log.restored_trails", db)
 
     log(f"{db}: VACUUM (ANALYZE), CHECKPOINT")
     started = time.monotonic()
@@ -245,22 +263,29 @@ def load_partitioned():
     heap, idx = psql(f"SELECT sum(pg_table_size(c)), sum(pg_indexes_size(c)) FROM unnest(ARRAY[{names}]::regclass[]) c",
                      db).split("|")
     count = int(psql("SELECT count(*) FROM audit_log.events", db))
-    RESULTS["load_partitioned"] = {
+    result = {
         "rows_s": rows_s, "indexes_s": indexes_s, "attach_prepare_s": attach_s, "vacuum_checkpoint_s": vacuum_s,
-        "heap_bytes": int(heap), "index_bytes": int(idx), "events": count, "prepared": prepared,
-        "restored_through": restored, "free_disk_gib": free_disk()}
-    log(f"{db}: {json.dumps(RESULTS['load_partitioned'])}")
-    if count != EVENTS:
-        raise Failed(f"{db} holds {count} events, not {EVENTS}")
+        "heap_bytes": int(heap), "index_bytes": int(idx), "events": count, "prepared": prepared, "t0": t0,
+        "free_disk_gib": free_disk()}
+    log(f"{db}: {json.dumps(result)}")
+    if count != events:
+        raise Failed(f"{db} holds {count} events, not {events}")
+    return result
 
 
-def seal_partitioned():
-    db = PART
-    log(f"{db}: seal()")
-    seal_s = timed("SELECT audit_log.seal()", db)
-    added = int(psql("SELECT events_added FROM audit_log.seals ORDER BY tree_size DESC LIMIT 1", db))
+def seal(db, t0, monthly=True):
+    """Seals the loaded trail: a month at a time (each seal once the counter
+    has passed the month's transaction ids, as a trail sealed while it grew),
+    or all of it in one seal. Then checks every month is closed and sealed."""
+    steps = range(1, MONTHS + 1) if monthly else [MONTHS]
+    seals = []
+    for k in steps:
+        advance_xids(t0 + k * TX_PER_MONTH, db)
+        seconds = timed("SELECT audit_log.seal()", db)
+        added = int(psql("SELECT events_added FROM audit_log.seals ORDER BY tree_size DESC LIMIT 1", db))
+        seals.append((seconds, added))
+        log(f"{db}: seal() of {added:,} events in {seconds:.1f} s")
     unsealed = psql("SELECT unsealed_events FROM audit_log.seal_status()", db)
-    log(f"{db}: sealed {added:,} events in {seal_s:.0f} s; VACUUM (ANALYZE) of the tree")
     started = time.monotonic()
     psql("VACUUM (ANALYZE) audit_log.tree_leaves", db)
     psql("VACUUM (ANALYZE) audit_log.tree_nodes", db)
@@ -278,10 +303,18 @@ def seal_partitioned():
           FROM audit_log.partitions p
          WHERE p.partition = ANY (ARRAY[{names}]::regclass[])""", db).split("|", 2)
     checks_s = time.monotonic() - started
-    RESULTS["seal"] = {"seconds": seal_s, "events_added": added, "unsealed_after": int(unsealed),
-                       "tree_vacuum_s": vacuum_s, "tree_bytes": tree, "months_sealed": int(checks[0]),
-                       "months_archivable": int(checks[1]), "not_archivable": checks[2], "checks_s": checks_s}
-    log(f"{db}: {json.dumps(RESULTS['seal'])}")
+    result = {"seconds": sum(s for s, _ in seals), "seals": seals,
+              "events_added": sum(a for _, a in seals), "unsealed_after": int(unsealed),
+              "tree_vacuum_s": vacuum_s, "tree_bytes": tree, "months_sealed": int(checks[0]),
+              "months_archivable": int(checks[1]), "not_archivable": checks[2], "checks_s": checks_s}
+    log(f"{db}: {json.dumps(result)}")
+    return result
+
+
+def load_and_seal_partitioned():
+    RESULTS["load_partitioned"] = load_partitioned()
+    save()
+    RESULTS["seal"] = seal(PART, RESULTS["load_partitioned"]["t0"])
 
 
 def load_single():
@@ -294,10 +327,12 @@ def load_single():
     # other indexes.
     psql_script("".join(f"DROP INDEX audit_log.{name};\n" for name, _ in defs), db)
     log(f"{db}: loading {EVENTS:,} events into one table, two sessions")
+    # The same events as the partitioned log's, transaction ids included.
+    t0 = RESULTS.get("load_partitioned", {}).get("t0", 1000)
     started = time.monotonic()
     half = (MONTHS // 2) * PER_MONTH
-    in_parallel([lambda: psql(fill("audit_log.events", 1, half), db),
-                 lambda: psql(fill("audit_log.events", half + 1, EVENTS), db)])
+    in_parallel([lambda: psql(fill("audit_log.events", 1, half, PER_MONTH, t0), db),
+                 lambda: psql(fill("audit_log.events", half + 1, EVENTS, PER_MONTH, t0), db)])
     rows_s = time.monotonic() - started
     log(f"{db}: rows in {rows_s:.0f} s; {len(defs)} indexes")
     started = time.monotonic()
@@ -318,7 +353,6 @@ def load_single():
     log(f"{db}: {json.dumps(RESULTS['load_single'])}")
     if count != EVENTS:
         raise Failed(f"{db} holds {count} events, not {EVENTS}")
-
 
 # ---------------------------------------------------------------- part 2
 
@@ -401,9 +435,10 @@ def capture():
 # ---------------------------------------------------------------- part 3
 
 TIMER = """
-CREATE OR REPLACE FUNCTION pg_temp.median_ms(query text, runs int) RETURNS numeric
+CREATE OR REPLACE FUNCTION pg_temp.median_ms(query text, runs int, budget_ms numeric) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
+    first timestamptz := clock_timestamp();
     started timestamptz;
     took numeric[] := '{}';
 BEGIN
@@ -411,8 +446,11 @@ BEGIN
         started := clock_timestamp();
         EXECUTE 'SELECT count(*) FROM (' || query || ') q';
         took := took || (extract(epoch FROM clock_timestamp() - started) * 1000)::numeric;
+        -- A query of seconds runs at least 3 times, not 20.
+        EXIT WHEN i >= 3 AND extract(epoch FROM clock_timestamp() - first) * 1000 > budget_ms;
     END LOOP;
-    RETURN (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t)::numeric, 3) FROM unnest(took) t);
+    RETURN (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t)::numeric, 3) FROM unnest(took) t)
+           || '|' || cardinality(took);
 END $$;
 """
 
@@ -458,18 +496,58 @@ def plan_of(db, query):
                 "-c", f"SELECT count(*) FROM ({query}) q"]).stderr
 
 
+def condensed(plan, min_ms=1.0):
+    """The statements of an auto_explain output that took min_ms or more,
+    with their plan nodes that did (and each node's conditions)."""
+    out = []
+    for block in re.split(r"(?m)^NOTICE:  ", plan):
+        took = re.match(r"duration: ([0-9.]+) ms", block)
+        if not took or float(took.group(1)) < min_ms:
+            continue
+        lines = block.splitlines()
+        first_node = next((i for i, line in enumerate(lines) if "(cost=" in line), len(lines))
+        out.append(f"-- {lines[0].strip()}")
+        out += [line[:160] for line in lines[1:min(first_node, 3)]]
+        # Each kept node with its conditions; a run of nodes alike but for the
+        # partition they read is shown by its first two.
+        groups, keeping = [], False
+        for line in lines[first_node:]:
+            if "(cost=" in line:
+                node = re.search(r"actual time=[0-9.]+\.\.([0-9.]+) rows=\d+ loops=(\d+)", line)
+                keeping = bool(node) and float(node.group(1)) * int(node.group(2)) >= min_ms
+                if keeping:
+                    groups.append([line.rstrip()])
+            elif keeping and re.match(r"\s*(Index Cond|Filter|Rows Removed|Sort Key|Recheck Cond|Join Filter|Hash Cond)",
+                                      line):
+                groups[-1].append(line.rstrip())
+        alike = lambda g: re.sub(r"events_\d{4}_\d{2}\w*|\b[a-z]_\d+\b|[0-9.]+", "#", "\n".join(g))
+        i = 0
+        while i < len(groups):
+            j = i
+            while j + 1 < len(groups) and alike(groups[j + 1]) == alike(groups[i]):
+                j += 1
+            for g in groups[i:min(j + 1, i + 2)]:
+                out += g
+            if j - i >= 2:
+                indent = len(groups[i][0]) - len(groups[i][0].lstrip())
+                out.append(" " * indent + f"... and {j - i - 1} more like it (other partitions)")
+            i = j + 1
+    return "\n".join(out)
+
+
 def latencies():
     out = {}
     for db in (PART, SINGLE):
         rows = []
         for name, query in queries(db):
             quoted = query.replace("'", "''")
-            median = float(psql(TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20)", db).splitlines()[-1])
+            median, runs = psql(TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20, 30000)", db).splitlines()[-1].split("|")
+            median, runs = float(median), int(runs)
             count = int(psql(f"SELECT count(*) FROM ({query}) q", db))
             # The plans of the partitioned log's queries over the target are kept.
-            plan = plan_of(db, query) if db == PART and median >= 10 else ""
-            rows.append({"name": name, "query": query, "median_ms": median, "rows": count, "plan": plan})
-            log(f"{db}: {name}: {median} ms ({count} rows)")
+            plan = condensed(plan_of(db, query)) if median >= 10 else ""
+            rows.append({"name": name, "query": query, "median_ms": median, "runs": runs, "rows": count, "plan": plan})
+            log(f"{db}: {name}: {median} ms ({count} rows, {runs} runs)")
         out[db] = rows
     RESULTS["latencies"] = out
     save()
@@ -530,6 +608,21 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))] if values else float("nan")
 
 
+def run_archive(db, before, out_dir):
+    dsn = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} dbname={db} user=postgres "
+           f"application_name=scale-archive")
+    log(f"{db}: audit-log archive --before {before}")
+    started = time.time()
+    result = subprocess.run([AUDIT_LOG, "archive", "--dsn", dsn, "--before", before, "--out", out_dir],
+                            capture_output=True, text=True)
+    ended = time.time()
+    log(f"{db}: archive ended with status {result.returncode} in {ended - started:.1f} s: "
+        f"{result.stdout.strip()} {result.stderr.strip()[-500:]}")
+    files = {name: os.path.getsize(os.path.join(out_dir, name))
+             for name in sorted(os.listdir(out_dir))} if os.path.isdir(out_dir) else {}
+    return result, started, ended, files
+
+
 def archive():
     db = PART
     oldest, _, _, since, until = months()[0]
@@ -560,15 +653,8 @@ def archive():
     w.start()
     time.sleep(6)
     watcher.start()
-    dsn = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} dbname={db} user=postgres "
-           f"application_name=scale-archive")
-    log(f"{db}: audit-log archive --before {before} (with a writer running)")
-    archive_started = time.time()
-    result = subprocess.run([AUDIT_LOG, "archive", "--dsn", dsn, "--before", before, "--out", out_dir],
-                            capture_output=True, text=True)
-    archive_ended = time.time()
+    result, archive_started, archive_ended, files = run_archive(db, before, out_dir)
     archive_s = archive_ended - archive_started
-    log(f"{db}: archive ended with status {result.returncode} in {archive_s:.1f} s: {result.stdout.strip()} {result.stderr.strip()[-500:]}")
     time.sleep(6)
     stop_watch.set()
     watcher.join()
@@ -585,8 +671,6 @@ def archive():
             phases.append((round(at - archive_started, 1), state))
             last = state
     lock_waits = [(round(at - archive_started, 1), waits) for at, _, waits in samples if waits]
-    files = {name: os.path.getsize(os.path.join(out_dir, name))
-             for name in sorted(os.listdir(out_dir))} if os.path.isdir(out_dir) else {}
     res = {"partition": oldest, "period": [since, until], "before": before, "pre_seal_s": pre_seal_s,
            "month_bytes": int(month_bytes), "month_heap_bytes": int(month_heap), "month_events": int(month_events),
            "status": result.returncode, "stdout": result.stdout.strip(), "stderr": result.stderr.strip()[-3000:],
@@ -642,6 +726,28 @@ def verify_all():
         raise Failed(f"audit_log.verify() returned {problems} rows after the archive:\n{shown}")
 
 
+def one_seal():
+    """The oldest month archived from a trail sealed in one seal (a trail
+    restored, or upgraded from 0.2.0, then sealed): its complete proof takes
+    the stretch of the tree up to the end of that seal."""
+    db = ONE_SEAL
+    psql(f"DROP DATABASE IF EXISTS {db}", "postgres")
+    psql(f"CREATE DATABASE {db}", "postgres")
+    load = load_partitioned(db, ONE_SEAL_EVENTS)
+    sealed = seal(db, load["t0"], monthly=False)
+    oldest = months(ONE_SEAL_EVENTS // MONTHS)[0][0]
+    month_bytes, month_events = psql(f"SELECT pg_total_relation_size('audit_log.{oldest}'), "
+                                     f"count(*) FROM audit_log.{oldest}", db).split("|")
+    result, started, ended, files = run_archive(db, bound(MONTH_LIST[1])[:10], os.path.join(WORK, "archives_one_seal"))
+    RESULTS["one_seal"] = {"events": ONE_SEAL_EVENTS, "load": load, "seal": sealed, "partition": oldest,
+                           "month_bytes": int(month_bytes), "month_events": int(month_events),
+                           "status": result.returncode, "seconds": ended - started, "files": files,
+                           "stdout": result.stdout.strip(), "stderr": result.stderr.strip()[-3000:]}
+    save()
+    psql(f"DROP DATABASE {db}", "postgres")
+    # A failure here is what this part measures: the report says it.
+
+
 # ---------------------------------------------------------------- part 6
 
 
@@ -675,7 +781,7 @@ def machine():
 
 
 def settings():
-    return psql("SELECT string_agg(name || ' = ' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings "
+    return psql("SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings "
                 "WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'full_page_writes', 'wal_level', "
                 "'max_wal_size', 'checkpoint_timeout', 'work_mem', 'maintenance_work_mem', 'jit')", "postgres")
 
@@ -695,9 +801,11 @@ def report(elapsed):
          f"in {elapsed / 60:.0f} minutes.", "",
          f"- Machine: {r.get('machine', '?')}",
          f"- Server: throwaway cluster (bench/scale.sh): {r.get('settings', '?')}",
+         f"- Build: release, {os.environ.get('SCALE_BUILD') or 'unknown commit'}; the audit-log command, release",
          f"- Trail: {EVENTS:,} events over the {MONTHS} months {START[:7]} to {bound(MONTH_LIST[-1])[:7]} "
          f"({PER_MONTH:,} a month, spread evenly), {TABLES} tables, {ACTORS:,} actors, {KEYS:,} rows per table; "
-         "30% INSERT, 60% UPDATE, 10% DELETE, a TRUNCATE every 100,000 events (bench/reading.py's generator)",
+         "30% INSERT, 60% UPDATE, 10% DELETE, a TRUNCATE every 100,000 events (bench/reading.py's generator); "
+         f"{TX_PER_MONTH:,} transaction ids a month, in time order",
          f"- Databases: `{PART}` (this version, partitioned by month), `{SINGLE}` (0.4.0, one table), and the "
          f"empty `{EMPTY_PART}` and `{EMPTY_SINGLE}` for the capture baseline", ""]
     if r["errors"]:
@@ -723,8 +831,15 @@ def report(elapsed):
               f"made {p['prepared'] or 'nothing'} and dropped the empty default partition.", ""]
     if seal:
         ok = seal["months_sealed"] == MONTHS and seal["months_archivable"] == MONTHS
-        L += [f"Sealing the partitioned trail: `SELECT audit_log.seal()` took {seal['seconds']:.0f} s for "
-              f"{seal['events_added']:,} events ({seal['events_added'] / seal['seconds']:,.0f} events/s); "
+        times = [t for t, _ in seal["seals"]]
+        L += ["Sealing the partitioned trail a month at a time, as it would have been sealed while it grew: "
+              "each month's transaction ids are ids the server had not handed out when the trail was loaded; "
+              "before each `SELECT audit_log.seal()` the transaction counter is moved past the next month's "
+              "(so that the seal's watermark takes that month and its horizon reaches the month's end). "
+              f"{len(times)} seals took {seal['seconds']:.0f} s in all for "
+              f"{seal['events_added']:,} events ({seal['events_added'] / seal['seconds']:,.0f} events/s): the first "
+              f"{times[0]:.1f} s (the first seal of a cluster reads the whole log), the others "
+              f"{min(times[1:], default=0):.1f} to {max(times[1:], default=0):.1f} s. "
               f"the tree then takes {mb(seal['tree_bytes'])} ({seal['tree_bytes'] / EVENTS:,.0f} B per event). "
               f"Loaded months sealed (`audit_log.partitions.sealed`): {seal['months_sealed']} of {MONTHS}; "
               f"archivable (`audit_log.archivable()` NULL): {seal['months_archivable']} of {MONTHS} "
@@ -762,12 +877,15 @@ def report(elapsed):
     if lat:
         L += ["## 3. Reading the full logs", "",
               "Median of 20 runs, timed inside the server, warm cache (bench/reading.py's queries; the week is "
-              f"{MONTHS // 2} months after the first loaded month).", "",
+              f"{MONTHS // 2} months after the first loaded month); a query still running after 30 s of runs stops "
+              "after its third run (the number of runs is then given). Measured before capture, so that the "
+              "newest events are the trail's.", "",
               "| query | partitioned: ms | rows | under 10 ms | single table: ms | rows |",
               "|---|---:|---:|---|---:|---:|"]
+        runs = lambda x: f" ({x['runs']} runs)" if x["runs"] < 20 else ""
         for a, b in zip(lat[PART], lat[SINGLE]):
-            L.append(f"| {a['name']} | {a['median_ms']:.3f} | {a['rows']} | {yes(a['median_ms'] < 10)} | "
-                     f"{b['median_ms']:.3f} | {b['rows']} |")
+            L.append(f"| {a['name']} | {a['median_ms']:,.3f}{runs(a)} | {a['rows']} | {yes(a['median_ms'] < 10)} | "
+                     f"{b['median_ms']:,.3f}{runs(b)} | {b['rows']} |")
         L.append("")
 
     a = r.get("archive")
@@ -808,6 +926,30 @@ def report(elapsed):
         L += ["", "Writers waiting for a lock during the archive: " +
               ("; ".join(f"{t} s: {w}" for t, w in a["writer_lock_waits"]) or "none seen") + ".", ""]
 
+    o = r.get("one_seal")
+    if o and a:
+        proof = lambda files: next((size for name, size in files.items() if name.endswith(".proof")), 0)
+        proof_text = lambda files, n: (f"{proof(files):,} B | {proof(files) / n:,.0f} B" if proof(files)
+                                       else "none | -")
+        L += ["## 4b. The same archive from a trail sealed in one seal", "",
+              f"A third database, `{ONE_SEAL}`, with {o['events']:,} events loaded the same way "
+              f"({o['events'] // MONTHS:,} a month) and sealed in one seal ({o['seal']['seconds']:.0f} s), as a "
+              "restored trail, or one upgraded from 0.2.0, is at its first seal; then `audit-log archive` of its "
+              "oldest month, no writer. A complete proof takes the stretch of the tree from the last seal before "
+              "the period to the seal that closes it, revealing the headers of the stretch's other events: "
+              "here, the whole tree.", "",
+              "| trail | events in the tree | month archived | archive | exit status | proof file | proof per archived event |",
+              "|---|---:|---:|---:|---:|---:|---:|",
+              f"| sealed a month at a time (part 4) | {EVENTS:,} | {a['month_events']:,} | {a['seconds']:.1f} s | "
+              f"{a['status']} | {proof_text(a['files'], a['month_events'])} |",
+              f"| sealed in one seal | {o['events']:,} | {o['month_events']:,} | {o['seconds']:.1f} s | "
+              f"{o['status']} | {proof_text(o['files'], o['month_events'])} |", ""]
+        if o["status"]:
+            L += [f"**The archive failed** after {o['seconds']:.0f} s: "
+                  f"`{(o['stdout'] + ' ' + o['stderr']).strip()[-600:]}`. The month's complete proof carries every "
+                  "other event of its stretch, here the whole tree: a trail sealed in one seal cannot have its "
+                  "months archived once that exceeds PostgreSQL's 1 GB limit for one value.", ""]
+
     if p and s:
         m = c["median"] if c else None
         L += ["## 5. Bytes per event", "",
@@ -838,11 +980,13 @@ def report(elapsed):
               f"| events after | {u['events_after']:,} | {u['events_before']:,} | {yes(u['events_after'] == u['events_before'])} |",
               f"| partitions after | {u['partitions']} | the old table and 4 months | |", ""]
 
-    slow = [x for x in (lat or {}).get(PART, []) if x["plan"]]
+    slow = [(db, x) for db in (PART, SINGLE) for x in (lat or {}).get(db, []) if x["plan"]]
     if slow:
-        L += ["## Plans of the partitioned log's queries over 10 ms", ""]
-        for x in slow:
-            L += [f"### {x['name']}", "", f"`{x['query']}`", "", "```", x["plan"].strip(), "```", ""]
+        L += ["## Plans of the queries over 10 ms", "",
+              "auto_explain (ANALYZE, nested statements) of one run: the statements that took 1 ms or more, "
+              "and their plan nodes that did.", ""]
+        for db, x in slow:
+            L += [f"### {db}: {x['name']}", "", f"`{x['query']}`", "", "```", x["plan"].strip(), "```", ""]
 
     raw = json.loads(json.dumps(r))
     for x in (raw.get("latencies") or {}).values():
@@ -874,14 +1018,16 @@ def main():
     for db in DATABASES:
         psql(f"DROP DATABASE IF EXISTS {db}", "postgres")
         psql(f"CREATE DATABASE {db}", "postgres")
-    partitioned = part("load (partitioned)", load_partitioned)
-    sealed = partitioned and part("seal", seal_partitioned)
+    partitioned = part("load and seal (partitioned)", load_and_seal_partitioned)
     single = part("load (single table)", load_single)
     if partitioned and single:
-        part("capture", capture)
+        # Reading first: the newest events are then the trail's, not capture's.
         part("reading", latencies)
-    if sealed and part("archive", archive):
+        part("capture", capture)
+    if partitioned and part("archive", archive):
         part("verify", verify_all)
+    if ONE_SEAL_EVENTS:
+        part("archive from a trail sealed in one seal", one_seal)
     if single:
         part("upgrade", upgrade)
     elapsed = time.monotonic() - STARTED

@@ -5,10 +5,12 @@
 # empty one, reading latencies, archiving one month with a writer running,
 # bytes per event, and the upgrade of the 30-million-event table.
 # Writes bench/results/scale.md.
-# Usage: bash bench/scale.sh   (about an hour on 2 cores; needs about 60 GB
-# of free disk). A small run to try it out, printed to scale-small.md:
-#   SCALE_EVENTS=600000 SCALE_PGBENCH_SECONDS=10 SCALE_OUT=bench/results/scale-small.md bash bench/scale.sh
-# SCALE_EVENTS must be a multiple of the months (SCALE_MONTHS, default 24).
+# Also: archiving a month of a 4.8-million-event trail sealed in one seal.
+# Usage: bash bench/scale.sh   (about 70 minutes on 2 cores; about 60 GB of
+# free disk). A small run to try it out, in three minutes:
+#   SCALE_EVENTS=600000 SCALE_ONE_SEAL_EVENTS=240000 SCALE_PGBENCH_SECONDS=5 SCALE_ROUNDS=2 \
+#   SCALE_W4_ROWS=20000 SCALE_OUT=/tmp/scale-small.md bash bench/scale.sh
+# Event counts must be multiples of the months (SCALE_MONTHS, default 24).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$ROOT_DIR"
@@ -34,6 +36,15 @@ max_wal_size = '8GB'
 checkpoint_timeout = '30min'
 jit = off
 CONF
+
+# What was built, for the report.
+if [ -z "${SCALE_BUILD:-}" ] && git rev-parse --short HEAD >/dev/null 2>&1; then
+    SCALE_BUILD="commit $(git rev-parse --short HEAD)"
+    if [ -n "$(git status --porcelain -- src sql crates Cargo.toml Cargo.lock audit_log.control)" ]; then
+        SCALE_BUILD="$SCALE_BUILD with uncommitted changes to src/, sql/ or crates/"
+    fi
+fi
+export SCALE_BUILD
 
 PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" BENCH_WORK="$work" \
     AUDIT_LOG_BIN="$ROOT_DIR/target/release/audit-log" \

@@ -443,7 +443,7 @@ pub unsafe extern "C-unwind" fn audit_log_record_baseline(
                         pg_sys::heap_freetuple(tuple);
                     }
                     recorded += 1;
-                    if recorded % BASELINE_BATCH == 0 {
+                    if recorded.is_multiple_of(BASELINE_BATCH) {
                         pg_sys::MemoryContextReset(rows_memory.value());
                     }
                     pgrx::check_for_interrupts!();
