@@ -10,12 +10,14 @@ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF upper(action) IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL', 'HOLD', 'RELEASE', 'ARCHIVE') THEN
+    -- Any well-formed word: the capture's actions, the extension's, and
+    -- those applications record (log_event()).
+    IF action ~ '^[A-Za-z][A-Za-z0-9_]{0,62}$' THEN
         RETURN upper(action);
     END IF;
-    RAISE EXCEPTION 'unknown action "%"', action
+    RAISE EXCEPTION 'malformed action "%"', action
         USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'Use INSERT, UPDATE, DELETE, TRUNCATE, TRACK, UNTRACK, DDL, HOLD, RELEASE or ARCHIVE (in any case).';
+              HINT = 'An action is a word of letters, digits and underscores, starting with a letter, in any case: INSERT, update, delete, TRUNCATE, LOGIN...';
 END
 $$;
 
@@ -340,7 +342,7 @@ BEGIN
         application_name text,
         client_addr      inet,
         context          jsonb,
-        entity           text        NOT NULL,
+        entity           text,
         entity_id        jsonb,
         action           text        NOT NULL,
         old_values       jsonb,
@@ -352,6 +354,8 @@ BEGIN
     EXECUTE format('ALTER TABLE audit_log.events ATTACH PARTITION audit_log.%I FOR VALUES FROM (MINVALUE) TO (%L)',
                    first_name, first_end);
     EXECUTE format('ALTER TABLE audit_log.%I DROP CONSTRAINT events_first_partition', first_name);
+    -- Application events and sign-ins may be about no entity (section 10).
+    EXECUTE format('ALTER TABLE audit_log.%I ALTER COLUMN entity DROP NOT NULL', first_name);
 END
 $$;
 COMMENT ON TABLE audit_log.events IS
@@ -2187,3 +2191,71 @@ GRANT EXECUTE ON FUNCTION
     audit_log.table_of_event(text, bigint)
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.values_differ(regclass, text) TO audit_log_reader;
+
+-- Application events and sign-ins (API section 10), in the same trail as
+-- captured changes (src/application_events.rs).
+
+CREATE FUNCTION audit_log.log_event(action text,
+                                    entity text DEFAULT NULL,
+                                    entity_id jsonb DEFAULT NULL,
+                                    details jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'audit_log_log_event';
+
+-- The LOGIN event of this connection. Granted to no one: only on_login()
+-- below, as the extension's owner, calls it.
+CREATE FUNCTION audit_log.record_login()
+RETURNS void
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'audit_log_record_login';
+
+-- The login event trigger's function (PostgreSQL 17 and later). It must never
+-- stop a login: whatever goes wrong (a standby, a read-only session, a lock
+-- held too long, a full disk), the connection goes on with a WARNING instead
+-- of an event. PL/pgSQL reads the setting, so that the extension's library is
+-- loaded into a new connection only when logins are tracked.
+CREATE FUNCTION audit_log.on_login()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '200ms'
+SET statement_timeout = '2s'
+AS $$
+BEGIN
+    IF lower(coalesce(current_setting('audit_log.track_logins', true), 'off'))
+           NOT IN ('on', 'true', 'yes', '1', 't', 'y') THEN
+        RETURN;
+    END IF;
+    IF pg_is_in_recovery() THEN
+        RAISE WARNING 'audit_log: the login of % is not recorded: this server is a standby', session_user;
+        RETURN;
+    END IF;
+    BEGIN
+        PERFORM audit_log.record_login();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'audit_log: the login of % is not recorded: %', session_user, SQLERRM
+            USING DETAIL = 'The connection goes on; the trail misses this sign-in.';
+    END;
+END
+$$;
+
+-- Login event triggers exist from PostgreSQL 17 on.
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int >= 170000 THEN
+        EXECUTE 'CREATE EVENT TRIGGER audit_log_logins ON login EXECUTE FUNCTION audit_log.on_login()';
+    END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION audit_log.log_event(text, text, jsonb, jsonb), audit_log.record_login(),
+    audit_log.on_login() FROM PUBLIC;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'audit_log_writer') THEN
+        CREATE ROLE audit_log_writer NOLOGIN;
+    END IF;
+END
+$$;
+GRANT EXECUTE ON FUNCTION audit_log.log_event(text, text, jsonb, jsonb) TO audit_log_writer, audit_log_admin;

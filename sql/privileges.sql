@@ -130,3 +130,14 @@ GRANT EXECUTE ON FUNCTION
     audit_log.table_of_event(text, bigint)
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.values_differ(regclass, text) TO audit_log_reader;
+
+-- Application events (section 10): applications write them as members of
+-- audit_log_writer (created where missing, granted nothing else), admins too.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'audit_log_writer') THEN
+        CREATE ROLE audit_log_writer NOLOGIN;
+    END IF;
+END
+$$;
+GRANT EXECUTE ON FUNCTION audit_log.log_event(text, text, jsonb, jsonb) TO audit_log_writer, audit_log_admin;

@@ -16,12 +16,14 @@ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF upper(action) IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRACK', 'UNTRACK', 'DDL', 'HOLD', 'RELEASE', 'ARCHIVE') THEN
+    -- Any well-formed word: the capture's actions, the extension's, and
+    -- those applications record (log_event()).
+    IF action ~ '^[A-Za-z][A-Za-z0-9_]{0,62}$' THEN
         RETURN upper(action);
     END IF;
-    RAISE EXCEPTION 'unknown action "%"', action
+    RAISE EXCEPTION 'malformed action "%"', action
         USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'Use INSERT, UPDATE, DELETE, TRUNCATE, TRACK, UNTRACK, DDL, HOLD, RELEASE or ARCHIVE (in any case).';
+              HINT = 'An action is a word of letters, digits and underscores, starting with a letter, in any case: INSERT, update, delete, TRUNCATE, LOGIN...';
 END
 $$;
 

@@ -17,7 +17,9 @@ CREATE TABLE audit_log.events (
     application_name text,
     client_addr      inet,
     context          jsonb,
-    entity           text        NOT NULL,
+    -- NULL only for an application's event about nothing in particular, or a
+    -- sign-in (sql/application_events.sql).
+    entity           text,
     entity_id        jsonb,
     action           text        NOT NULL,
     old_values       jsonb,

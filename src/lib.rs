@@ -5,6 +5,7 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+mod application_events;
 mod archives;
 mod backend;
 mod capture;
@@ -87,6 +88,11 @@ extension_sql_file!(
     "../sql/time_travel.sql",
     name = "time_travel",
     requires = ["reading", "tracking", "export"]
+);
+extension_sql_file!(
+    "../sql/application_events.sql",
+    name = "application_events",
+    requires = ["schema", "settings"]
 );
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 

@@ -15,6 +15,7 @@ static ACTOR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(N
 static CONTEXT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static REQUIRE_ACTOR: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DROP_WITH_EVENTS: GucSetting<bool> = GucSetting::<bool>::new(false);
+static TRACK_LOGINS: GucSetting<bool> = GucSetting::<bool>::new(false);
 static PARTITION_MAINTENANCE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// How long a partition of the log is: what prepare_partitions() makes
@@ -84,6 +85,19 @@ pub fn define() {
             GucFlags::default(),
             Some(check_require_actor),
             Some(assign_require_actor),
+            None,
+        );
+    }
+    unsafe {
+        GucRegistry::define_bool_guc_with_hooks(
+            c"audit_log.track_logins",
+            c"Record every successful connection as a LOGIN event (PostgreSQL 17 and later).",
+            c"Superusers only (ALTER DATABASE ... SET for one database). A login event trigger records it; it never stops a login.",
+            &TRACK_LOGINS,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(check_track_logins),
+            None,
             None,
         );
     }
@@ -282,6 +296,23 @@ unsafe extern "C-unwind" fn check_require_actor(
     }
     *flag = source == pg_sys::GucSource::PGC_S_DEFAULT;
     *extra = flag.cast();
+    true
+}
+
+/// Login event triggers came with PostgreSQL 17: before, turning this on
+/// would record nothing, so it is refused.
+#[pg_guard]
+unsafe extern "C-unwind" fn check_track_logins(
+    newval: *mut bool,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    if *newval && pg_sys::PG_VERSION_NUM < 170000 {
+        pg_sys::GUC_check_errcode(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED as i32);
+        let detail = c"Logins are recorded by a login event trigger, which PostgreSQL 17 and later have; this server is older.";
+        pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
+        return false;
+    }
     true
 }
 

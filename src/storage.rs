@@ -132,8 +132,10 @@ unsafe fn text_array_attr(
 /// One event, as capture or tracking built it. Datums must stay valid until
 /// `append` returns.
 pub struct Event<'a> {
-    pub entity: &'a CStr,
-    pub action: &'static CStr,
+    /// NULL only for an application's event about nothing in particular, or
+    /// a sign-in (log_event(), track_logins).
+    pub entity: Option<&'a CStr>,
+    pub action: &'a CStr,
     pub entity_id: Option<pg_sys::Datum>,
     pub old_values: Option<pg_sys::Datum>,
     pub new_values: Option<pg_sys::Datum>,
@@ -142,9 +144,9 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     /// An event about a whole table (TRUNCATE, TRACK, UNTRACK, DDL).
-    pub fn about(entity: &'a CStr, action: &'static CStr) -> Self {
+    pub fn about(entity: &'a CStr, action: &'a CStr) -> Self {
         Event {
-            entity,
+            entity: Some(entity),
             action,
             entity_id: None,
             old_values: None,
@@ -422,7 +424,8 @@ pub fn forget_writer() {
 }
 
 /// Append one event in the current transaction.
-pub fn append(event: &Event) {
+/// Writes one event and returns its id.
+pub fn append(event: &Event) -> i64 {
     let occurred_at = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
     let writer = writer(occurred_at);
     unsafe {
@@ -438,7 +441,7 @@ pub fn append(event: &Event) {
             application_name().and_then(text),
             client_addr(),
             settings::context_jsonb(),
-            text(event.entity),
+            event.entity.and_then(text),
             event.entity_id,
             text(event.action),
             event.old_values,
@@ -456,6 +459,7 @@ pub fn append(event: &Event) {
         }
         let tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
         insert_with_indexes(&writer, tuple);
+        id
     }
 }
 

@@ -58,6 +58,7 @@ SELECT x.action, x.actor FROM audit_log.export(entity => 'notes', action => 'ins
 SELECT x.action FROM audit_log.export(entity => 'notes', actor => 'writer, "the" one') x;
 SELECT count(*) AS future FROM audit_log.export(since => now() + interval '1 day');
 SELECT sqlstate_of($$SELECT * FROM audit_log.export(action => 'nope')$$) AS unknown_action;
+SELECT sqlstate_of($$SELECT * FROM audit_log.export(action => 'no pe')$$) AS malformed_action;
 SELECT sqlstate_of($$SELECT * FROM audit_log.export(since => '2026-02-01', until => '2026-01-01')$$) AS backwards;
 
 -- export_csv(): the header, then a CSV record per event, quoted as COPY does.
