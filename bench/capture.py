@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -174,12 +175,18 @@ def pgbench(mode, name, script):
 
 def oltp(mode):
     psql(f"CREATE SEQUENCE IF NOT EXISTS public.new_ids START {10 * ROWS}")
-    return {
+    results = {
         "W1": pgbench(mode, "W1", f"\\set id random(1, {ROWS})\n"
                                   "UPDATE public.accounts SET balance = balance + 1 WHERE id = :id;\n"),
         "W2": pgbench(mode, "W2", f"INSERT INTO public.accounts SELECT {ROW.format(i='n.i')} "
                                   "FROM (SELECT nextval('public.new_ids') AS i) n;\n"),
     }
+    if mode == "audit_log":
+        # An application's event (a sign-in with its context), one call per
+        # transaction, next to W2's single-row INSERT into a tracked table.
+        results["W8"] = pgbench(mode, "W8", "SELECT audit_log.log_event('SIGN_IN', NULL, NULL, "
+                                            "'{\"ip\": \"203.0.113.7\", \"browser\": \"Firefox 133\"}');\n")
+    return results
 
 
 def machine():
@@ -230,6 +237,20 @@ def write_report(results, version, settings, elapsed):
     for w in ["W1", "W2"]:
         a, b, c = none[w]["tps"], ours[w]["tps"], plpg[w]["tps"]
         lines.append(f"| {names[w]} | {a:,.0f} | {b:,.0f} | {c:,.0f} | {b / a:.2f} | {b / c:.2f} |")
+    lines += ["", "## Application events (transactions per second)", "",
+              "| workload | audit_log | W2 single-row INSERT into a tracked table | ratio |", "|---|---:|---:|---:|",
+              f"| W8 `log_event()` (one call per transaction) | {ours['W8']['tps']:,.0f} | {ours['W2']['tps']:,.0f} | "
+              f"{ours['W8']['tps'] / ours['W2']['tps']:.2f} |"]
+    logins = os.path.join(OUT_DIR, "logins.json")
+    if os.path.exists(logins):
+        with open(logins) as f:
+            rate = json.load(f)
+        lines += ["", f"Connections per second with `audit_log.track_logins` off and on, {rate['server']} "
+                  f"(pgbench -C, {rate['clients']} clients, `SELECT 1`, median of {len(rate['off'])} alternating rounds "
+                  f"of {rate['seconds']} s; `bash bench/logins.sh`):", "",
+                  "| track_logins off | on | on / off | LOGIN events written |", "|---:|---:|---:|---:|",
+                  f"| {statistics.median(rate['off']):,.0f} | {statistics.median(rate['on']):,.0f} | "
+                  f"{statistics.median(rate['on']) / statistics.median(rate['off']):.2f} | {rate['events']:,} |"]
     lines += ["", "## Bulk statements (seconds)", "",
               "| workload | no auditing | audit_log | PL/pgSQL | floor | audit_log / none | audit_log / floor | "
               "PL/pgSQL / audit_log | WAL bytes per event: audit_log / PL/pgSQL | log bytes per event: audit_log / PL/pgSQL |",

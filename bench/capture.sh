@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Capture benchmark (issue 4): six workloads, each run with no auditing, with
 # audit_log and with a hand-written PL/pgSQL trigger, in one throwaway
-# PostgreSQL 15. Writes bench/results/capture.md and capture.png.
+# PostgreSQL 15, and the connection rate with track_logins off and on in
+# PostgreSQL 18 (bench/logins.sh). Writes bench/results/capture.md and capture.png.
 # Usage: bash bench/capture.sh [rows] [pgbench seconds]   (default 1000000 60)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/common.sh"
@@ -10,6 +11,8 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install --quiet matplotlib
 
+# Sign-ins first (their own PostgreSQL 18 server), then the capture workloads.
+bash bench/logins.sh
 install_extension --release
 start_throwaway_cluster
 # A default install's durability (fsync, synchronous_commit, full_page_writes
