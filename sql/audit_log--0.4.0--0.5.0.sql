@@ -386,34 +386,48 @@ GRANT SELECT ON audit_log.events TO audit_log_reader;
 -- (SETOF audit_log.events) follow the new one.
 CREATE OR REPLACE FUNCTION audit_log.matching_entities(entity text)
 RETURNS text[]
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT CASE
-               WHEN cardinality(parts) = 2 THEN
-                   ARRAY[quote_ident(parts[1]) || '.' || quote_ident(parts[2])]
-               ELSE ARRAY(
-                   WITH RECURSIVE known(entity) AS (
-                       SELECT min(e.entity) FROM audit_log.events e
-                       UNION ALL
-                       SELECT (SELECT min(e.entity) FROM audit_log.events e
-                                WHERE e.entity > known.entity)
-                         FROM known WHERE known.entity IS NOT NULL
-                   )
-                   SELECT known.entity FROM known
-                    WHERE known.entity IS NOT NULL
-                      AND (audit_log.entity_parts(known.entity))[2] = parts[1]
-                    ORDER BY 1)
-           END
-      FROM audit_log.entity_parts(entity) AS parts;
-END;
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- PL/pgSQL keeps its plans for the session: planning this query over every
+-- partition of the log, as a SQL function would at each call, costs more
+-- than running it.
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+DECLARE
+    parts text[] := audit_log.entity_parts(entity);
+BEGIN
+    IF cardinality(parts) = 2 THEN
+        RETURN ARRAY[quote_ident(parts[1]) || '.' || quote_ident(parts[2])];
+    END IF;
+    RETURN ARRAY(
+        WITH RECURSIVE known(entity) AS (
+            SELECT min(e.entity) FROM audit_log.events e
+            UNION ALL
+            SELECT (SELECT min(e.entity) FROM audit_log.events e
+                     WHERE e.entity > known.entity)
+              FROM known WHERE known.entity IS NOT NULL
+        )
+        SELECT known.entity FROM known
+         WHERE known.entity IS NOT NULL
+           AND (audit_log.entity_parts(known.entity))[2] = parts[1]
+         ORDER BY 1);
+END
+$$;
 
 CREATE OR REPLACE FUNCTION audit_log.entity_segments(entities text[])
 RETURNS TABLE (name text, after_id bigint, before_id bigint)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 -- Its recursive query is estimated far above what it reads (a few DDL
 -- events): JIT would compile it for every call, 100 ms for a 1 ms query.
+-- And PL/pgSQL keeps its plan for the session, where a SQL function plans it
+-- over every partition of the log at each call.
 SET jit = off
-BEGIN ATOMIC
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    RETURN QUERY
     WITH RECURSIVE seg(name, after_id, before_id) AS (
         SELECT n.name,
                coalesce((SELECT max(v.id) FROM audit_log.events v
@@ -423,7 +437,7 @@ BEGIN ATOMIC
                             AND EXISTS (SELECT 1 FROM audit_log.events u
                                          WHERE u.entity = n.name AND u.id > v.id)), 0),
                9223372036854775807
-          FROM unnest(entities) AS n(name)
+          FROM unnest(entity_segments.entities) AS n(name)
         UNION
         SELECT r.new_values ->> 'renamed_from',
                coalesce((SELECT max(v.id) FROM audit_log.events v
@@ -444,7 +458,8 @@ BEGIN ATOMIC
                               ORDER BY d.id DESC LIMIT 1) AS r
     )
     SELECT seg.name, seg.after_id, seg.before_id FROM seg;
-END;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION audit_log.changes(event_id bigint)
 RETURNS TABLE (field text, old_value jsonb, new_value jsonb)
@@ -595,6 +610,7 @@ RETURNS SETOF audit_log.events
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     entities text[];
@@ -1704,6 +1720,8 @@ CREATE FUNCTION audit_log.entity_stretches(entity text,
                                            OUT names text[], OUT afters bigint[], OUT befores bigint[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     entities text[];
@@ -1728,6 +1746,15 @@ BEGIN
 END
 $$;
 
+-- The hash index key of a row's key under each name its table had (the
+-- events' hash index is on jsonb_hash_extended(entity_id, hashtext(entity))).
+CREATE FUNCTION audit_log.key_hashes(key jsonb, names text[])
+RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT ARRAY(SELECT pg_catalog.jsonb_hash_extended(key, pg_catalog.hashtext(n)) FROM pg_catalog.unnest(names) AS n)
+$$;
+
 -- What as_of() returns: the row's key and the row as the trail recorded it.
 -- A composite type rather than RETURNS TABLE, whose entity_id would clash
 -- with the argument.
@@ -1748,6 +1775,7 @@ RETURNS SETOF audit_log.as_of_row
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     stretch record;
@@ -1788,16 +1816,18 @@ BEGIN
         bound := 9223372036854775807;
         LOOP
             -- How the row came to this key: inserted, baselined, or moved here.
+            -- (OFFSET 0: found by key through the hash index, then sorted;
+            -- never by walking the time index backwards through every event.)
             SELECT e.* INTO arrival
-              FROM audit_log.events e
+              FROM (SELECT e.* FROM audit_log.events e
              WHERE e.entity = ANY (stretch.names)
-               AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+               AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
                AND e.entity_id = key AND e.id < bound
                AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
                             WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
                AND (e.action IN ('INSERT', 'BASELINE')
-                    OR (e.action = 'UPDATE'
-                        AND (SELECT jsonb_object_agg(k, e.old_values -> k) FROM jsonb_object_keys(e.entity_id) AS k) <> e.entity_id))
+                    OR (e.action = 'UPDATE' AND NOT e.old_values @> e.entity_id))
+             OFFSET 0) AS e
              ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1;
             EXIT WHEN NOT FOUND OR arrival.occurred_at <= as_of.at OR arrival.action <> 'UPDATE';
             -- Moved here after `at`: at `at` it had its previous key.
@@ -1813,20 +1843,21 @@ BEGIN
             RETURN;
         END IF;
         SELECT e.* INTO last
-          FROM audit_log.events e
+          FROM (SELECT e.* FROM audit_log.events e
          WHERE e.entity = ANY (stretch.names)
-           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
            AND e.entity_id = key AND e.id < bound AND e.occurred_at <= as_of.at
            AND (arrival.id IS NULL OR (e.occurred_at, e.id) >= (arrival.occurred_at, arrival.id))
            AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
            AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
                         WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+         OFFSET 0) AS e
          ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1;
         IF NOT FOUND THEN
             IF EXISTS (
                    SELECT 1 FROM audit_log.events e
                     WHERE e.entity = ANY (stretch.names)
-                      AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+                      AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
                       AND e.entity_id = key AND e.id < bound) THEN
                 -- Changed after `at` without ever being seen written: untold.
                 RAISE NOTICE 'the trail cannot account for this row of % at that time: it was there before tracking began, and no baseline was taken',
@@ -1856,16 +1887,20 @@ BEGIN
           FROM span s
         UNION ALL
         -- An UPDATE that changed the key takes the row away from its old key.
+        -- (A row whose old values hold its key did not change key: a cheap
+        -- test, before building the old key of the few that did.)
         SELECT previous.key, s.occurred_at, s.id, NULL
           FROM span s
          CROSS JOIN LATERAL (SELECT jsonb_object_agg(k, s.old_values -> k) AS key
                                FROM jsonb_object_keys(s.entity_id) AS k) AS previous
-         WHERE s.action = 'UPDATE' AND previous.key <> s.entity_id
+         WHERE s.action = 'UPDATE' AND NOT s.old_values @> s.entity_id
     )
+    -- Grouped by the key's hash first: a bigint sorts many times faster than
+    -- a jsonb.
     SELECT l.key, l.state
-      FROM (SELECT DISTINCT ON (a.key) a.key, a.state, a.occurred_at, a.id
+      FROM (SELECT DISTINCT ON (jsonb_hash_extended(a.key, 0), a.key) a.key, a.state, a.occurred_at, a.id
               FROM appearances a
-             ORDER BY a.key, a.occurred_at DESC, a.id DESC) AS l
+             ORDER BY jsonb_hash_extended(a.key, 0), a.key, a.occurred_at DESC, a.id DESC) AS l
      WHERE l.state IS NOT NULL
        AND (cut IS NULL OR (l.occurred_at, l.id) > (cut.occurred_at, cut.id))
      ORDER BY l.key;
@@ -1875,13 +1910,11 @@ BEGIN
     -- the live table that no event names at all (there before tracking, no
     -- baseline, never changed since).
     SELECT count(*) INTO unknown
-      FROM (SELECT DISTINCT ON (a.key) a.key, a.written, a.occurred_at
+      FROM (SELECT DISTINCT ON (jsonb_hash_extended(a.key, 0), a.key) a.key, a.written, a.occurred_at
               FROM (SELECT e.entity_id AS key, e.occurred_at, e.id,
                            -- written: inserted, baselined, or arrived by a change of key
                            e.action IN ('INSERT', 'BASELINE')
-                           OR (e.action = 'UPDATE'
-                               AND (SELECT jsonb_object_agg(k, e.old_values -> k)
-                                      FROM jsonb_object_keys(e.entity_id) AS k) <> e.entity_id) AS written
+                           OR (e.action = 'UPDATE' AND NOT e.old_values @> e.entity_id) AS written
                       FROM audit_log.events e
                      WHERE e.entity = ANY (stretch.names)
                        AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
@@ -1894,21 +1927,23 @@ BEGIN
                      CROSS JOIN LATERAL (SELECT jsonb_object_agg(k, e.old_values -> k) AS key
                                            FROM jsonb_object_keys(e.entity_id) AS k) AS previous
                      WHERE e.entity = ANY (stretch.names) AND e.action = 'UPDATE'
-                       AND previous.key <> e.entity_id
+                       AND NOT e.old_values @> e.entity_id
                        AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
                                     WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)) AS a
-             ORDER BY a.key, a.occurred_at, a.id) AS first_seen
+             ORDER BY jsonb_hash_extended(a.key, 0), a.key, a.occurred_at, a.id) AS first_seen
      WHERE NOT first_seen.written AND first_seen.occurred_at > as_of.at;
     live := to_regclass(stretch.names[1]);
     IF live IS NOT NULL THEN
         keys := audit_log.identity_columns(live);
     END IF;
     IF cardinality(keys) > 0 AND has_table_privilege(live, 'SELECT') THEN
+        -- Each live row's key looked up through the hash index on (key,
+        -- entity), under each name the table had.
         EXECUTE format('SELECT count(*) FROM %s AS t WHERE NOT EXISTS (
                             SELECT 1 FROM audit_log.events e
                              WHERE e.entity = ANY ($1)
                                AND jsonb_hash_extended(e.entity_id, hashtext(e.entity))
-                                   = jsonb_hash_extended(jsonb_build_object(%s), hashtext(e.entity))
+                                   = ANY (audit_log.key_hashes(jsonb_build_object(%s), $1))
                                AND e.entity_id = jsonb_build_object(%s))',
                        live,
                        (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(keys) AS k),
@@ -2177,7 +2212,7 @@ REVOKE ALL ON FUNCTION audit_log.track_as_owner(regclass, text[], text[], boolea
     audit_log.entity_stretches(text), audit_log.as_of(text, timestamptz, jsonb),
     audit_log.table_of_event(text, bigint), audit_log.undo_event(audit_log.events),
     audit_log.revert(bigint), audit_log.revert_transaction(xid8),
-    audit_log.values_differ(regclass, text) FROM PUBLIC;
+    audit_log.values_differ(regclass, text), audit_log.key_hashes(jsonb, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     audit_log.track(regclass, text[], text[], boolean),
     audit_log.track_schema(name, text[], boolean, boolean)
@@ -2259,3 +2294,4 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION audit_log.log_event(text, text, jsonb, jsonb) TO audit_log_writer, audit_log_admin;
+GRANT EXECUTE ON FUNCTION audit_log.key_hashes(jsonb, text[]) TO audit_log_reader;

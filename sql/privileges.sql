@@ -141,3 +141,4 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION audit_log.log_event(text, text, jsonb, jsonb) TO audit_log_writer, audit_log_admin;
+GRANT EXECUTE ON FUNCTION audit_log.key_hashes(jsonb, text[]) TO audit_log_reader;

@@ -49,26 +49,34 @@ $$;
 -- skipping from one to the next, a probe per table, not per event.
 CREATE FUNCTION audit_log.matching_entities(entity text)
 RETURNS text[]
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT CASE
-               WHEN cardinality(parts) = 2 THEN
-                   ARRAY[quote_ident(parts[1]) || '.' || quote_ident(parts[2])]
-               ELSE ARRAY(
-                   WITH RECURSIVE known(entity) AS (
-                       SELECT min(e.entity) FROM audit_log.events e
-                       UNION ALL
-                       SELECT (SELECT min(e.entity) FROM audit_log.events e
-                                WHERE e.entity > known.entity)
-                         FROM known WHERE known.entity IS NOT NULL
-                   )
-                   SELECT known.entity FROM known
-                    WHERE known.entity IS NOT NULL
-                      AND (audit_log.entity_parts(known.entity))[2] = parts[1]
-                    ORDER BY 1)
-           END
-      FROM audit_log.entity_parts(entity) AS parts;
-END;
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- PL/pgSQL keeps its plans for the session: planning this query over every
+-- partition of the log, as a SQL function would at each call, costs more
+-- than running it.
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+DECLARE
+    parts text[] := audit_log.entity_parts(entity);
+BEGIN
+    IF cardinality(parts) = 2 THEN
+        RETURN ARRAY[quote_ident(parts[1]) || '.' || quote_ident(parts[2])];
+    END IF;
+    RETURN ARRAY(
+        WITH RECURSIVE known(entity) AS (
+            SELECT min(e.entity) FROM audit_log.events e
+            UNION ALL
+            SELECT (SELECT min(e.entity) FROM audit_log.events e
+                     WHERE e.entity > known.entity)
+              FROM known WHERE known.entity IS NOT NULL
+        )
+        SELECT known.entity FROM known
+         WHERE known.entity IS NOT NULL
+           AND (audit_log.entity_parts(known.entity))[2] = parts[1]
+         ORDER BY 1);
+END
+$$;
 
 -- Which events a name stands for. A name means one table over a stretch of
 -- the trail: from when it was last vacated (the table holding it renamed
@@ -83,11 +91,17 @@ END;
 -- through the index of rare actions.
 CREATE FUNCTION audit_log.entity_segments(entities text[])
 RETURNS TABLE (name text, after_id bigint, before_id bigint)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 -- Its recursive query is estimated far above what it reads (a few DDL
 -- events): JIT would compile it for every call, 100 ms for a 1 ms query.
+-- And PL/pgSQL keeps its plan for the session, where a SQL function plans it
+-- over every partition of the log at each call.
 SET jit = off
-BEGIN ATOMIC
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    RETURN QUERY
     WITH RECURSIVE seg(name, after_id, before_id) AS (
         SELECT n.name,
                coalesce((SELECT max(v.id) FROM audit_log.events v
@@ -97,7 +111,7 @@ BEGIN ATOMIC
                             AND EXISTS (SELECT 1 FROM audit_log.events u
                                          WHERE u.entity = n.name AND u.id > v.id)), 0),
                9223372036854775807
-          FROM unnest(entities) AS n(name)
+          FROM unnest(entity_segments.entities) AS n(name)
         UNION
         SELECT r.new_values ->> 'renamed_from',
                coalesce((SELECT max(v.id) FROM audit_log.events v
@@ -118,7 +132,8 @@ BEGIN ATOMIC
                               ORDER BY d.id DESC LIMIT 1) AS r
     )
     SELECT seg.name, seg.after_id, seg.before_id FROM seg;
-END;
+END
+$$;
 
 CREATE FUNCTION audit_log.list(since timestamptz DEFAULT NULL,
                                until timestamptz DEFAULT NULL,
@@ -194,6 +209,7 @@ RETURNS SETOF audit_log.events
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     entities text[];

@@ -9,6 +9,8 @@ CREATE FUNCTION audit_log.entity_stretches(entity text,
                                            OUT names text[], OUT afters bigint[], OUT befores bigint[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     entities text[];
@@ -33,6 +35,15 @@ BEGIN
 END
 $$;
 
+-- The hash index key of a row's key under each name its table had (the
+-- events' hash index is on jsonb_hash_extended(entity_id, hashtext(entity))).
+CREATE FUNCTION audit_log.key_hashes(key jsonb, names text[])
+RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT ARRAY(SELECT pg_catalog.jsonb_hash_extended(key, pg_catalog.hashtext(n)) FROM pg_catalog.unnest(names) AS n)
+$$;
+
 -- What as_of() returns: the row's key and the row as the trail recorded it.
 -- A composite type rather than RETURNS TABLE, whose entity_id would clash
 -- with the argument.
@@ -53,6 +64,7 @@ RETURNS SETOF audit_log.as_of_row
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     stretch record;
@@ -93,16 +105,18 @@ BEGIN
         bound := 9223372036854775807;
         LOOP
             -- How the row came to this key: inserted, baselined, or moved here.
+            -- (OFFSET 0: found by key through the hash index, then sorted;
+            -- never by walking the time index backwards through every event.)
             SELECT e.* INTO arrival
-              FROM audit_log.events e
+              FROM (SELECT e.* FROM audit_log.events e
              WHERE e.entity = ANY (stretch.names)
-               AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+               AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
                AND e.entity_id = key AND e.id < bound
                AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
                             WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
                AND (e.action IN ('INSERT', 'BASELINE')
-                    OR (e.action = 'UPDATE'
-                        AND (SELECT jsonb_object_agg(k, e.old_values -> k) FROM jsonb_object_keys(e.entity_id) AS k) <> e.entity_id))
+                    OR (e.action = 'UPDATE' AND NOT e.old_values @> e.entity_id))
+             OFFSET 0) AS e
              ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1;
             EXIT WHEN NOT FOUND OR arrival.occurred_at <= as_of.at OR arrival.action <> 'UPDATE';
             -- Moved here after `at`: at `at` it had its previous key.
@@ -118,20 +132,21 @@ BEGIN
             RETURN;
         END IF;
         SELECT e.* INTO last
-          FROM audit_log.events e
+          FROM (SELECT e.* FROM audit_log.events e
          WHERE e.entity = ANY (stretch.names)
-           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
            AND e.entity_id = key AND e.id < bound AND e.occurred_at <= as_of.at
            AND (arrival.id IS NULL OR (e.occurred_at, e.id) >= (arrival.occurred_at, arrival.id))
            AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
            AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
                         WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+         OFFSET 0) AS e
          ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1;
         IF NOT FOUND THEN
             IF EXISTS (
                    SELECT 1 FROM audit_log.events e
                     WHERE e.entity = ANY (stretch.names)
-                      AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = jsonb_hash_extended(key, hashtext(e.entity))
+                      AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
                       AND e.entity_id = key AND e.id < bound) THEN
                 -- Changed after `at` without ever being seen written: untold.
                 RAISE NOTICE 'the trail cannot account for this row of % at that time: it was there before tracking began, and no baseline was taken',
@@ -161,16 +176,20 @@ BEGIN
           FROM span s
         UNION ALL
         -- An UPDATE that changed the key takes the row away from its old key.
+        -- (A row whose old values hold its key did not change key: a cheap
+        -- test, before building the old key of the few that did.)
         SELECT previous.key, s.occurred_at, s.id, NULL
           FROM span s
          CROSS JOIN LATERAL (SELECT jsonb_object_agg(k, s.old_values -> k) AS key
                                FROM jsonb_object_keys(s.entity_id) AS k) AS previous
-         WHERE s.action = 'UPDATE' AND previous.key <> s.entity_id
+         WHERE s.action = 'UPDATE' AND NOT s.old_values @> s.entity_id
     )
+    -- Grouped by the key's hash first: a bigint sorts many times faster than
+    -- a jsonb.
     SELECT l.key, l.state
-      FROM (SELECT DISTINCT ON (a.key) a.key, a.state, a.occurred_at, a.id
+      FROM (SELECT DISTINCT ON (jsonb_hash_extended(a.key, 0), a.key) a.key, a.state, a.occurred_at, a.id
               FROM appearances a
-             ORDER BY a.key, a.occurred_at DESC, a.id DESC) AS l
+             ORDER BY jsonb_hash_extended(a.key, 0), a.key, a.occurred_at DESC, a.id DESC) AS l
      WHERE l.state IS NOT NULL
        AND (cut IS NULL OR (l.occurred_at, l.id) > (cut.occurred_at, cut.id))
      ORDER BY l.key;
@@ -180,13 +199,11 @@ BEGIN
     -- the live table that no event names at all (there before tracking, no
     -- baseline, never changed since).
     SELECT count(*) INTO unknown
-      FROM (SELECT DISTINCT ON (a.key) a.key, a.written, a.occurred_at
+      FROM (SELECT DISTINCT ON (jsonb_hash_extended(a.key, 0), a.key) a.key, a.written, a.occurred_at
               FROM (SELECT e.entity_id AS key, e.occurred_at, e.id,
                            -- written: inserted, baselined, or arrived by a change of key
                            e.action IN ('INSERT', 'BASELINE')
-                           OR (e.action = 'UPDATE'
-                               AND (SELECT jsonb_object_agg(k, e.old_values -> k)
-                                      FROM jsonb_object_keys(e.entity_id) AS k) <> e.entity_id) AS written
+                           OR (e.action = 'UPDATE' AND NOT e.old_values @> e.entity_id) AS written
                       FROM audit_log.events e
                      WHERE e.entity = ANY (stretch.names)
                        AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
@@ -199,21 +216,23 @@ BEGIN
                      CROSS JOIN LATERAL (SELECT jsonb_object_agg(k, e.old_values -> k) AS key
                                            FROM jsonb_object_keys(e.entity_id) AS k) AS previous
                      WHERE e.entity = ANY (stretch.names) AND e.action = 'UPDATE'
-                       AND previous.key <> e.entity_id
+                       AND NOT e.old_values @> e.entity_id
                        AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
                                     WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)) AS a
-             ORDER BY a.key, a.occurred_at, a.id) AS first_seen
+             ORDER BY jsonb_hash_extended(a.key, 0), a.key, a.occurred_at, a.id) AS first_seen
      WHERE NOT first_seen.written AND first_seen.occurred_at > as_of.at;
     live := to_regclass(stretch.names[1]);
     IF live IS NOT NULL THEN
         keys := audit_log.identity_columns(live);
     END IF;
     IF cardinality(keys) > 0 AND has_table_privilege(live, 'SELECT') THEN
+        -- Each live row's key looked up through the hash index on (key,
+        -- entity), under each name the table had.
         EXECUTE format('SELECT count(*) FROM %s AS t WHERE NOT EXISTS (
                             SELECT 1 FROM audit_log.events e
                              WHERE e.entity = ANY ($1)
                                AND jsonb_hash_extended(e.entity_id, hashtext(e.entity))
-                                   = jsonb_hash_extended(jsonb_build_object(%s), hashtext(e.entity))
+                                   = ANY (audit_log.key_hashes(jsonb_build_object(%s), $1))
                                AND e.entity_id = jsonb_build_object(%s))',
                        live,
                        (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(keys) AS k),
