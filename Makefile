@@ -2,7 +2,7 @@
 # Both install what they need first (scripts/setup.sh), as root or as a user
 # with sudo.
 
-.PHONY: demo test setup install install-cli lint bench-reading bench-capture bench-ddl bench-integrity bench-sizing bench-scale reliability-long
+.PHONY: demo test setup install install-cli lint bench-reading bench-capture bench-ddl bench-integrity bench-sizing bench-scale bench-time-travel reliability-long
 
 demo:
 	bash scripts/demo.sh
@@ -40,6 +40,10 @@ bench-integrity:
 
 bench-sizing:
 	bash bench/sizing.sh
+
+# as_of(), baselines and revert_transaction() on the reading benchmark's trail (issue 17).
+bench-time-travel:
+	bash bench/time_travel.sh
 
 # A trail of 30 million events over 24 months, partitioned and as one table (issue 16).
 bench-scale:

@@ -549,6 +549,16 @@ def latencies():
             rows.append({"name": name, "query": query, "median_ms": median, "runs": runs, "rows": count, "plan": plan})
             log(f"{db}: {name}: {median} ms ({count} rows, {runs} runs)")
         out[db] = rows
+    # The reading functions' SQL bodies are not shown by auto_explain: the
+    # statement of entity_segments() (list(entity), history()) explained alone.
+    body = psql("SELECT pg_get_function_sqlbody('audit_log.entity_segments(text[])'::regprocedure)", PART)
+    body = re.sub(r"^\s*BEGIN ATOMIC\s*|;\s*END\s*$", "", body.strip())
+    body = body.replace("entity_segments.entities", "ARRAY['bench.table_25']")
+    plan = psql("EXPLAIN (ANALYZE, BUFFERS) " + body, PART)
+    took = re.search(r"Execution Time: ([0-9.]+) ms", plan)
+    out["entity_segments_plan"] = condensed(f"NOTICE:  duration: {took.group(1) if took else '?'} ms  plan:\n"
+                                            f"Query Text: entity_segments(ARRAY['bench.table_25'])'s statement\n"
+                                            + plan)
     RESULTS["latencies"] = out
     save()
 
@@ -664,12 +674,19 @@ def archive():
     during = writer_latencies(logs_dir, archive_started, archive_ended)
     before_archive = writer_latencies(logs_dir, writer_started, archive_started)
     lat = [ms for ms, _ in during]
-    # The archive session's states, as they changed.
-    phases, last = [], None
+    # The archive session's statements, as they changed, each with the wait
+    # events it was seen in (samples).
+    phases = []
     for at, state, waits in samples:
-        if archive_started <= at <= archive_ended + 1 and state != last:
-            phases.append((round(at - archive_started, 1), state))
-            last = state
+        if not archive_started <= at <= archive_ended + 1:
+            continue
+        waiting = re.search(r" \(waiting: ([^)]*)\)", state)
+        what = re.sub(r" \(waiting: [^)]*\)", "", state)
+        if not phases or phases[-1]["what"] != what:
+            phases.append({"from": round(at - archive_started, 1), "what": what, "samples": 0, "waits": {}})
+        phases[-1]["samples"] += 1
+        if waiting:
+            phases[-1]["waits"][waiting.group(1)] = phases[-1]["waits"].get(waiting.group(1), 0) + 1
     lock_waits = [(round(at - archive_started, 1), waits) for at, _, waits in samples if waits]
     res = {"partition": oldest, "period": [since, until], "before": before, "pre_seal_s": pre_seal_s,
            "month_bytes": int(month_bytes), "month_heap_bytes": int(month_heap), "month_events": int(month_events),
@@ -837,9 +854,8 @@ def report(elapsed):
               "before each `SELECT audit_log.seal()` the transaction counter is moved past the next month's "
               "(so that the seal's watermark takes that month and its horizon reaches the month's end). "
               f"{len(times)} seals took {seal['seconds']:.0f} s in all for "
-              f"{seal['events_added']:,} events ({seal['events_added'] / seal['seconds']:,.0f} events/s): the first "
-              f"{times[0]:.1f} s (the first seal of a cluster reads the whole log), the others "
-              f"{min(times[1:], default=0):.1f} to {max(times[1:], default=0):.1f} s. "
+              f"{seal['events_added']:,} events ({seal['events_added'] / seal['seconds']:,.0f} events/s), each "
+              f"{min(times):.1f} to {max(times):.1f} s (median {statistics.median(times):.1f} s). The "
               f"the tree then takes {mb(seal['tree_bytes'])} ({seal['tree_bytes'] / EVENTS:,.0f} B per event). "
               f"Loaded months sealed (`audit_log.partitions.sealed`): {seal['months_sealed']} of {MONTHS}; "
               f"archivable (`audit_log.archivable()` NULL): {seal['months_archivable']} of {MONTHS} "
@@ -921,8 +937,12 @@ def report(elapsed):
                      f"{yes(v['problems'] == 0)} |")
         L += ["", f"archive's output: `{a['stdout'] or a['stderr']}`", "",
               "What the archive's session was doing (pg_stat_activity every 0.2 s; seconds from its start; "
-              "idle while the command writes or checks files):", ""]
-        L += [f"- {t:.1f} s: {state or '(not connected)'}" for t, state in a["phases"]]
+              "idle while the command writes or checks files; wait events with the number of samples they were "
+              "seen in):", ""]
+        for x in a["phases"]:
+            waits = ", ".join(f"{w} {n}" for w, n in sorted(x["waits"].items(), key=lambda kv: -kv[1]))
+            L.append(f"- {x['from']:.1f} s: {x['what'] or '(not connected)'}"
+                     + (f" — waiting in {waits} of {x['samples']} samples" if waits else ""))
         L += ["", "Writers waiting for a lock during the archive: " +
               ("; ".join(f"{t} s: {w}" for t, w in a["writer_lock_waits"]) or "none seen") + ".", ""]
 
@@ -987,18 +1007,81 @@ def report(elapsed):
               "and their plan nodes that did.", ""]
         for db, x in slow:
             L += [f"### {db}: {x['name']}", "", f"`{x['query']}`", "", "```", x["plan"].strip(), "```", ""]
+    if (lat or {}).get("entity_segments_plan"):
+        L += [f"### {PART}: the statement of entity_segments(), which list(entity) and history() call", "",
+              "`EXPLAIN (ANALYZE, BUFFERS)` of its SQL body for `ARRAY['bench.table_25']` (auto_explain does not "
+              "show it):", "", "```", lat["entity_segments_plan"].strip(), "```", ""]
+
+    loads = r.get("machine_load")
+    if loads:
+        L += ["## The machine during the run", "",
+              "Load average (1 minute, 2 cores) sampled every 5 s, and other work seen running (anything but this "
+              "benchmark's server and clients): figures taken while the machine was busy with other work are noisier.", "",
+              "| part | mean load | max load | other work seen |", "|---|---:|---:|---|"]
+        for name, x in loads.items():
+            if x["samples"]:
+                L.append(f"| {name} | {x['load'] / x['samples']:.1f} | {x['max']:.1f} | "
+                         f"{', '.join(x['other']) or 'none'} |")
+        L.append("")
 
     raw = json.loads(json.dumps(r))
     for x in (raw.get("latencies") or {}).values():
-        for q in x:
+        for q in x if isinstance(x, list) else []:
             q.pop("plan", None)
+    (raw.get("latencies") or {}).pop("entity_segments_plan", None)
     L += ["## Raw figures", "", "```json", json.dumps(raw, indent=1), "```", ""]
     with open(OUT, "w") as f:
         f.write("\n".join(L))
     log(f"wrote {OUT}")
 
 
+# What else ran on the machine: the figures are only as good as the machine
+# was quiet. Every 5 s, the load average and the programs of other work
+# (compilers, other PostgreSQL servers, test runners, benchmarks) seen.
+CURRENT_PART = ["setup"]
+BUILDERS_AND_TESTS = {"rustc", "cargo", "cc1", "cc", "ld", "pg_regress", "pytest"}
+
+
+def other_work(args, mine):
+    """What a process is, if it is other work: a build, a test, another server, a benchmark."""
+    name = os.path.basename(args[0]) if args else ""
+    if name in BUILDERS_AND_TESTS:
+        return name
+    if name in ("postgres", "postmaster") and "-D" in args and not any(a.startswith(mine) for a in args):
+        return "another PostgreSQL server"
+    if name.startswith("python"):
+        return next((a for a in args[1:] if re.search(r"(bench|tests)/\S+\.py$", a)), None)
+    return None
+
+
+def sample_machine(stop):
+    mine = os.environ["PGHOST"]
+    while not stop.wait(5):
+        try:
+            load = float(open("/proc/loadavg").read().split()[0])
+            seen = set()
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or int(pid) == os.getpid():
+                    continue
+                try:
+                    args = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\0")
+                except OSError:
+                    continue
+                found = other_work([a for a in args if a], mine)
+                if found:
+                    seen.add(found)
+            entry = RESULTS.setdefault("machine_load", {}).setdefault(CURRENT_PART[0], {"samples": 0, "load": 0.0,
+                                                                                        "max": 0.0, "other": []})
+            entry["samples"] += 1
+            entry["load"] += load
+            entry["max"] = max(entry["max"], load)
+            entry["other"] = sorted(set(entry["other"]) | seen)
+        except Exception:  # noqa: BLE001 - a sample lost is no matter
+            pass
+
+
 def part(name, fn):
+    CURRENT_PART[0] = name
     try:
         fn()
         save()
@@ -1012,6 +1095,8 @@ def part(name, fn):
 
 
 def main():
+    sampler_stop = threading.Event()
+    threading.Thread(target=sample_machine, args=(sampler_stop,), daemon=True).start()
     RESULTS["machine"] = machine()
     RESULTS["settings"] = settings()
     log(f"{EVENTS:,} events over {MONTHS} months from {START}; {free_disk():.0f} GiB free")
@@ -1030,6 +1115,7 @@ def main():
         part("archive from a trail sealed in one seal", one_seal)
     if single:
         part("upgrade", upgrade)
+    sampler_stop.set()
     elapsed = time.monotonic() - STARTED
     RESULTS["elapsed_s"] = elapsed
     report(elapsed)
