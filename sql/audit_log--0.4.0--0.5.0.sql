@@ -1788,6 +1788,8 @@ DECLARE
     key jsonb;
     bound bigint;
     arrival audit_log.events;
+    started record;
+    baselined boolean := false;
 BEGIN
     IF as_of.entity IS NULL OR as_of.at IS NULL THEN
         RAISE EXCEPTION 'audit_log.as_of(): entity and at must not be NULL'
@@ -1905,18 +1907,18 @@ BEGIN
        AND (cut IS NULL OR (l.occurred_at, l.id) > (cut.occurred_at, cut.id))
      ORDER BY l.key;
 
-    -- Rows the trail cannot account for at `at`: keys whose first event
-    -- after it changes or deletes a row it never saw written, and rows of
-    -- the live table that no event names at all (there before tracking, no
-    -- baseline, never changed since).
+    -- Rows the trail cannot account for at `at`. First, keys whose story
+    -- starts after `at` with a row it never saw written there: changed,
+    -- deleted, or baselined (there when tracking began) with no event of
+    -- that key at or before `at`. Only the events after `at` are sorted:
+    -- usually the last few.
     SELECT count(*) INTO unknown
-      FROM (SELECT DISTINCT ON (jsonb_hash_extended(a.key, 0), a.key) a.key, a.written, a.occurred_at
+      FROM (SELECT DISTINCT ON (jsonb_hash_extended(a.key, 0), a.key) a.key, a.written
               FROM (SELECT e.entity_id AS key, e.occurred_at, e.id,
-                           -- written: inserted, baselined, or arrived by a change of key
-                           e.action IN ('INSERT', 'BASELINE')
-                           OR (e.action = 'UPDATE' AND NOT e.old_values @> e.entity_id) AS written
+                           -- written: inserted, or arrived by a change of key
+                           e.action = 'INSERT' OR (e.action = 'UPDATE' AND NOT e.old_values @> e.entity_id) AS written
                       FROM audit_log.events e
-                     WHERE e.entity = ANY (stretch.names)
+                     WHERE e.entity = ANY (stretch.names) AND e.occurred_at > as_of.at
                        AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
                        AND e.entity_id IS NOT NULL
                        AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
@@ -1926,14 +1928,46 @@ BEGIN
                       FROM audit_log.events e
                      CROSS JOIN LATERAL (SELECT jsonb_object_agg(k, e.old_values -> k) AS key
                                            FROM jsonb_object_keys(e.entity_id) AS k) AS previous
-                     WHERE e.entity = ANY (stretch.names) AND e.action = 'UPDATE'
+                     WHERE e.entity = ANY (stretch.names) AND e.occurred_at > as_of.at AND e.action = 'UPDATE'
                        AND NOT e.old_values @> e.entity_id
                        AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
                                     WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)) AS a
-             ORDER BY jsonb_hash_extended(a.key, 0), a.key, a.occurred_at, a.id) AS first_seen
-     WHERE NOT first_seen.written AND first_seen.occurred_at > as_of.at;
+             ORDER BY jsonb_hash_extended(a.key, 0), a.key, a.occurred_at, a.id) AS first_after
+     WHERE NOT first_after.written
+       AND NOT EXISTS (SELECT 1 FROM audit_log.events e
+                        WHERE e.entity = ANY (stretch.names)
+                          AND jsonb_hash_extended(e.entity_id, hashtext(e.entity))
+                              = ANY (audit_log.key_hashes(first_after.key, stretch.names))
+                          AND e.entity_id = first_after.key AND e.occurred_at <= as_of.at
+                          AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                                       WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id));
+
+    -- Then the rows of the live table that no event names at all: there
+    -- before tracking, no baseline, never changed since. None when every row
+    -- was baselined since tracking last began, and none was let in uncaptured
+    -- since (an attached partition, a capture trigger disabled): then the
+    -- table is not read.
+    FOR started IN
+        SELECT t.id, t.tx_id, t.action, t.entity
+          FROM audit_log.events t
+         WHERE t.action IN ('TRACK', 'UNTRACK') AND t.entity = ANY (stretch.names)
+           AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                        WHERE s.name = t.entity AND t.id > s.after_id AND t.id < s.before_id)
+         ORDER BY t.id DESC
+    LOOP
+        EXIT WHEN started.action = 'UNTRACK';
+        IF EXISTS (SELECT 1 FROM audit_log.events b
+                    WHERE b.tx_id = started.tx_id AND b.id > started.id
+                      AND b.action = 'BASELINE' AND b.entity = started.entity) THEN
+            baselined := NOT EXISTS (
+                SELECT 1 FROM audit_log.events d
+                 WHERE d.action = 'DDL' AND d.entity = ANY (stretch.names) AND d.id > started.id
+                   AND (d.new_values ? 'attached_partitions' OR d.new_values ? 'capture_triggers'));
+            EXIT;
+        END IF;
+    END LOOP;
     live := to_regclass(stretch.names[1]);
-    IF live IS NOT NULL THEN
+    IF live IS NOT NULL AND NOT baselined THEN
         keys := audit_log.identity_columns(live);
     END IF;
     IF cardinality(keys) > 0 AND has_table_privilege(live, 'SELECT') THEN
@@ -2017,8 +2051,8 @@ $$;
 -- caller's rights, after checking that the row is still as the event left it
 -- (compared as typed values). The write is captured like any other, with
 -- context.reverts naming the event.
-CREATE FUNCTION audit_log.undo_event(ev audit_log.events)
-RETURNS void
+CREATE FUNCTION audit_log.undo_event(ev audit_log.events, facts jsonb DEFAULT NULL)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2041,22 +2075,35 @@ BEGIN
         RAISE EXCEPTION 'event % is a % event: only INSERT, UPDATE and DELETE events can be reverted', ev.id, ev.action
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    target := audit_log.table_of_event(ev.entity, ev.id);
-    IF target IS NULL THEN
-        RAISE EXCEPTION 'event % cannot be reverted: table % is no longer there (or no longer tracked)', ev.id, ev.entity
-            USING ERRCODE = 'undefined_table';
+    IF facts IS NULL THEN
+        target := audit_log.table_of_event(ev.entity, ev.id);
+        IF target IS NULL THEN
+            RAISE EXCEPTION 'event % cannot be reverted: table % is no longer there (or no longer tracked)', ev.id, ev.entity
+                USING ERRCODE = 'undefined_table';
+        END IF;
+        SELECT v.redact_columns INTO redacted FROM audit_log.tracked_tables v WHERE v.entity = target::text;
+        SELECT array_agg(a.attname::text ORDER BY a.attnum),
+               array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated = '')
+          INTO columns, writable
+          FROM pg_attribute a
+         WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
+        facts := jsonb_build_object(
+            'target', target::oid,
+            'redacted', to_jsonb(coalesce(redacted, '{}')),
+            'columns', to_jsonb(columns),
+            'writable', to_jsonb(coalesce(writable, '{}')),
+            'differ', (SELECT jsonb_object_agg(c, audit_log.values_differ(target, c)) FROM unnest(columns) AS c));
+    ELSE
+        target := (facts ->> 'target')::oid::regclass;
+        redacted := ARRAY(SELECT jsonb_array_elements_text(facts -> 'redacted'));
+        columns := ARRAY(SELECT jsonb_array_elements_text(facts -> 'columns'));
+        writable := ARRAY(SELECT jsonb_array_elements_text(facts -> 'writable'));
     END IF;
     IF ev.entity_id IS NULL THEN
         RAISE EXCEPTION 'event % cannot be reverted: it names no row (% had no primary key)', ev.id, ev.entity
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     keys := ARRAY(SELECT jsonb_object_keys(ev.entity_id));
-    SELECT v.redact_columns INTO redacted FROM audit_log.tracked_tables v WHERE v.entity = target::text;
-    SELECT array_agg(a.attname::text ORDER BY a.attnum),
-           array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated = '')
-      INTO columns, writable
-      FROM pg_attribute a
-     WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
     -- The columns whose value the event holds: not excluded (absent), not redacted.
     known := ARRAY(SELECT c FROM unnest(columns) AS c
                     WHERE coalesce(ev.new_values, ev.old_values) ? c
@@ -2084,7 +2131,7 @@ BEGIN
         EXECUTE format('SELECT array_remove(ARRAY[%s]::text[], NULL) FROM %s AS t, jsonb_populate_record(NULL::%s, $1) AS ev
                          WHERE %s FOR UPDATE OF t',
                        coalesce((SELECT string_agg(format('CASE WHEN %s THEN %L END',
-                                                          audit_log.values_differ(target, c), c), ', ')
+                                                          facts -> 'differ' ->> c, c), ', ')
                                    FROM unnest(known) AS c), ''),
                        target, target, key_match)
             INTO differing USING ev.new_values, ev.entity_id;
@@ -2132,6 +2179,7 @@ BEGIN
             USING ev.old_values;
     END IF;
     PERFORM set_config('audit_log.context', coalesce(previous_context, ''), true);
+    RETURN facts;
 END
 $$;
 
@@ -2167,6 +2215,7 @@ DECLARE
     undone integer := 0;
     generations bigint;
     blocking audit_log.events;
+    facts jsonb := '{}';
 BEGIN
     IF revert_transaction.tx_id IS NULL THEN
         RAISE EXCEPTION 'audit_log.revert_transaction(): tx_id must not be NULL'
@@ -2198,7 +2247,8 @@ BEGIN
     FOR ev IN SELECT e.* FROM audit_log.events e
                WHERE e.tx_id = revert_transaction.tx_id AND e.action IN ('INSERT', 'UPDATE', 'DELETE')
                ORDER BY e.id DESC LOOP
-        PERFORM audit_log.undo_event(ev);
+        -- No DDL in the transaction (refused above): one name, one table.
+        facts := jsonb_set(facts, ARRAY[ev.entity], audit_log.undo_event(ev, facts -> ev.entity));
         undone := undone + 1;
     END LOOP;
     RETURN undone;
@@ -2210,7 +2260,7 @@ REVOKE ALL ON FUNCTION audit_log.track_as_owner(regclass, text[], text[], boolea
     audit_log.track_schema_as_owner(oid, name, text[], boolean, boolean),
     audit_log.track_schema(name, text[], boolean, boolean),
     audit_log.entity_stretches(text), audit_log.as_of(text, timestamptz, jsonb),
-    audit_log.table_of_event(text, bigint), audit_log.undo_event(audit_log.events),
+    audit_log.table_of_event(text, bigint), audit_log.undo_event(audit_log.events, jsonb),
     audit_log.revert(bigint), audit_log.revert_transaction(xid8),
     audit_log.values_differ(regclass, text), audit_log.key_hashes(jsonb, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -2222,7 +2272,7 @@ GRANT EXECUTE ON FUNCTION
     audit_log.entity_stretches(text),
     audit_log.revert(bigint),
     audit_log.revert_transaction(xid8),
-    audit_log.undo_event(audit_log.events),
+    audit_log.undo_event(audit_log.events, jsonb),
     audit_log.table_of_event(text, bigint)
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.values_differ(regclass, text) TO audit_log_reader;

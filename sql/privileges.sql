@@ -126,7 +126,7 @@ GRANT EXECUTE ON FUNCTION
     audit_log.entity_stretches(text),
     audit_log.revert(bigint),
     audit_log.revert_transaction(xid8),
-    audit_log.undo_event(audit_log.events),
+    audit_log.undo_event(audit_log.events, jsonb),
     audit_log.table_of_event(text, bigint)
 TO audit_log_reader;
 GRANT EXECUTE ON FUNCTION audit_log.values_differ(regclass, text) TO audit_log_reader;
