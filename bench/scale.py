@@ -21,6 +21,9 @@ Two empty logs of each kind are the capture baseline. Then:
    4.8 million; 0 leaves it out);
 5. bytes per event on disk and in WAL;
 6. ALTER EXTENSION audit_log UPDATE of the full single-table log.
+SCALE_READING_ONLY=1 loads the partitioned trail alone (not sealed: reading
+does not look at the tree) and measures part 3 on it: a quicker check of
+reading at full size after a change to the reading functions.
 Writes OUT (bench/results/scale.md); progress on standard error.
 
     PGHOST=... PGPORT=... PGUSER=postgres PG_BINDIR=... BENCH_WORK=... AUDIT_LOG_BIN=... python3 bench/scale.py OUT
@@ -61,7 +64,8 @@ for _n in (EVENTS, ONE_SEAL_EVENTS):
 
 PART, SINGLE, ONE_SEAL = "scale_partitioned", "scale_single", "scale_one_seal"
 EMPTY_PART, EMPTY_SINGLE = "scale_empty_partitioned", "scale_empty_single"
-DATABASES = [EMPTY_PART, PART, EMPTY_SINGLE, SINGLE]
+READING_ONLY = os.environ.get("SCALE_READING_ONLY") == "1"
+DATABASES = [PART] if READING_ONLY else [EMPTY_PART, PART, EMPTY_SINGLE, SINGLE]
 STARTED = time.monotonic()
 RESULTS = {"events": EVENTS, "months": MONTHS, "errors": []}
 
@@ -537,7 +541,7 @@ def condensed(plan, min_ms=1.0):
 
 def latencies():
     out = {}
-    for db in (PART, SINGLE):
+    for db in (PART,) if READING_ONLY else (PART, SINGLE):
         rows = []
         for name, query in queries(db):
             quoted = query.replace("'", "''")
@@ -825,8 +829,16 @@ def report(elapsed):
          f"({PER_MONTH:,} a month, spread evenly), {TABLES} tables, {ACTORS:,} actors, {KEYS:,} rows per table; "
          "30% INSERT, 60% UPDATE, 10% DELETE, a TRUNCATE every 100,000 events (bench/reading.py's generator); "
          f"{TX_PER_MONTH:,} transaction ids a month, in time order",
+         (f"- Database: `{PART}` (this version, partitioned by month), loaded as in the full benchmark but not "
+         "sealed; reading only (SCALE_READING_ONLY=1)" if READING_ONLY else
          f"- Databases: `{PART}` (this version, partitioned by month), `{SINGLE}` (0.4.0, one table), and the "
-         f"empty `{EMPTY_PART}` and `{EMPTY_SINGLE}` for the capture baseline", ""]
+         f"empty `{EMPTY_PART}` and `{EMPTY_SINGLE}` for the capture baseline"), ""]
+    p = r.get("load_partitioned")
+    if READING_ONLY and p:
+        L += [f"Loaded in {sum(p[k] for k in ('rows_s', 'indexes_s', 'attach_prepare_s', 'vacuum_checkpoint_s')):.0f} s "
+              f"(rows {p['rows_s']:.0f} s, indexes {p['indexes_s']:.0f} s, attach and prepare_partitions() "
+              f"{p['attach_prepare_s']:.1f} s, VACUUM (ANALYZE) and CHECKPOINT {p['vacuum_checkpoint_s']:.0f} s); "
+              f"{p['events']:,} events, {mb(p['heap_bytes'] + p['index_bytes'])} with indexes.", ""]
     if r["errors"]:
         L += ["**Errors in this run:**", ""] + [f"- {e.splitlines()[0]}" for e in r["errors"]] + [""]
 
@@ -901,9 +913,9 @@ def report(elapsed):
               "| query | partitioned: ms | rows | under 10 ms | single table: ms | rows |",
               "|---|---:|---:|---|---:|---:|"]
         runs = lambda x: f" ({x['runs']} runs)" if x["runs"] < 20 else ""
-        for a, b in zip(lat[PART], lat[SINGLE]):
+        for a, b in zip(lat[PART], lat.get(SINGLE) or [None] * len(lat[PART])):
             L.append(f"| {a['name']} | {a['median_ms']:,.3f}{runs(a)} | {a['rows']} | {yes(a['median_ms'] < 10)} | "
-                     f"{b['median_ms']:,.3f}{runs(b)} | {b['rows']} |")
+                     + (f"{b['median_ms']:,.3f}{runs(b)} | {b['rows']} |" if b else "(not measured) | |"))
         L.append("")
 
     a = r.get("archive")
@@ -1105,6 +1117,11 @@ def main():
     for db in DATABASES:
         psql(f"DROP DATABASE IF EXISTS {db}", "postgres")
         psql(f"CREATE DATABASE {db}", "postgres")
+    if READING_ONLY:
+        if part("load (partitioned)", lambda: RESULTS.__setitem__("load_partitioned", load_partitioned())):
+            part("reading", latencies)
+        finish()
+        return
     partitioned = part("load and seal (partitioned)", load_and_seal_partitioned)
     single = part("load (single table)", load_single)
     if partitioned and single:
@@ -1117,7 +1134,10 @@ def main():
         part("archive from a trail sealed in one seal", one_seal)
     if single:
         part("upgrade", upgrade)
-    sampler_stop.set()
+    finish()
+
+
+def finish():
     elapsed = time.monotonic() - STARTED
     RESULTS["elapsed_s"] = elapsed
     report(elapsed)
