@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+from logins import section as logins_section
+
 BIN = os.environ["PG_BINDIR"]
 PSQL = os.path.join(BIN, "psql")
 PGBENCH = os.path.join(BIN, "pgbench")
@@ -243,14 +245,7 @@ def write_report(results, version, settings, elapsed):
               f"{ours['W8']['tps'] / ours['W2']['tps']:.2f} |"]
     logins = os.path.join(OUT_DIR, "logins.json")
     if os.path.exists(logins):
-        with open(logins) as f:
-            rate = json.load(f)
-        lines += ["", f"Connections per second with `audit_log.track_logins` off and on, {rate['server']} "
-                  f"(pgbench -C, {rate['clients']} clients, `SELECT 1`, median of {len(rate['off'])} alternating rounds "
-                  f"of {rate['seconds']} s; `bash bench/logins.sh`):", "",
-                  "| track_logins off | on | on / off | LOGIN events written |", "|---:|---:|---:|---:|",
-                  f"| {statistics.median(rate['off']):,.0f} | {statistics.median(rate['on']):,.0f} | "
-                  f"{statistics.median(rate['on']) / statistics.median(rate['off']):.2f} | {rate['events']:,} |"]
+        lines += logins_section(logins)
     lines += ["", "## Bulk statements (seconds)", "",
               "| workload | no auditing | audit_log | PL/pgSQL | floor | audit_log / none | audit_log / floor | "
               "PL/pgSQL / audit_log | WAL bytes per event: audit_log / PL/pgSQL | log bytes per event: audit_log / PL/pgSQL |",

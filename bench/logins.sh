@@ -16,5 +16,19 @@ synchronous_commit = on
 shared_buffers = '1GB'
 jit = off
 CONF
-PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" \
-    python3 bench/logins.py "${1:-20}" bench/results/logins.json
+measure() {
+    PGHOST="$work/pg" PGPORT="$port" PGUSER=postgres PG_BINDIR="$(pg_bindir)" \
+        python3 bench/logins.py "${1:-20}" bench/results/logins.json "$2" ${3:-}
+}
+# As installed: the library is loaded by each connection's first call.
+measure "${1:-20}" "as installed (fsync and synchronous_commit on)"
+# Loaded once by the postmaster, as the seal worker needs anyway.
+restart_with_settings <<CONF
+shared_preload_libraries = 'audit_log'
+CONF
+measure "${1:-20}" "\`shared_preload_libraries = 'audit_log'\`" --append
+# What the commit's WAL flush costs: the same without waiting for it.
+restart_with_settings <<CONF
+synchronous_commit = off
+CONF
+measure "${1:-20}" "\`shared_preload_libraries = 'audit_log'\`, \`synchronous_commit = off\` (not advised: a crash may lose the last logins)" --append
