@@ -1457,6 +1457,7 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET jit = off
 AS $$
 DECLARE
     rel record;
@@ -1635,6 +1636,7 @@ RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET jit = off
 AS $$
 DECLARE
     nsp oid;
@@ -1986,7 +1988,7 @@ BEGIN
         unknown := unknown + untouched;
     END IF;
     IF unknown > 0 THEN
-        RAISE NOTICE 'the trail cannot account for % row(s) of % at that time: they were there before tracking began, and no baseline was taken',
+        RAISE NOTICE 'the trail cannot account for % row(s) of % at that time: they were there before tracking began, and no baseline was taken by then',
             unknown, stretch.names[1]
             USING HINT = 'audit_log.track(..., baseline => true) records every row a table holds when tracking begins.';
     END IF;
@@ -2345,3 +2347,15 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION audit_log.log_event(text, text, jsonb, jsonb) TO audit_log_writer, audit_log_admin;
 GRANT EXECUTE ON FUNCTION audit_log.key_hashes(jsonb, text[]) TO audit_log_reader;
+
+-- Functions that switch a plan type off (enable_sort, enable_hashjoin,
+-- enable_seqscan) also switch JIT off: the switch makes every other plan cost
+-- 10^10 or more, far above jit_above_cost, and compiling with LLVM then costs
+-- time and ~30 MB of backend memory for a plan that needs none.
+ALTER FUNCTION audit_log.tracked_root(oid) SET jit = off;
+ALTER FUNCTION audit_log.record_concurrent_detach(oid, oid, text) SET jit = off;
+ALTER FUNCTION audit_log.seal() SET jit = off;
+ALTER FUNCTION audit_log.verify(text) SET jit = off;
+ALTER FUNCTION audit_log.create_capture_triggers(regclass) SET jit = off;
+ALTER FUNCTION audit_log.drop_capture_triggers(regclass) SET jit = off;
+ALTER FUNCTION audit_log.untrack(regclass) SET jit = off;

@@ -531,6 +531,7 @@ RETURNS oid
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET jit = off
 BEGIN ATOMIC
     SELECT t.relid::oid
       FROM (SELECT tracked_root.relid, 0::bigint AS depth
@@ -551,6 +552,7 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET jit = off
 AS $$
 DECLARE
     root oid;

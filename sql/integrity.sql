@@ -264,6 +264,7 @@ CREATE FUNCTION audit_log.seal() RETURNS text
 LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_sort = off
+SET jit = off
 AS 'MODULE_PATHNAME', 'audit_log_seal_wrapper';
 
 -- The events and their leaves are walked side by side in id order (a merge
@@ -275,6 +276,7 @@ LANGUAGE c VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET enable_hashjoin = off
 SET enable_sort = off
+SET jit = off
 AS 'MODULE_PATHNAME', 'audit_log_verify_wrapper';
 
 -- SECURITY DEFINER: what holds sealing back is in pg_stat_activity, whose

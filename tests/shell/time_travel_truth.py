@@ -220,6 +220,17 @@ for (at_before, before, _), (at_after, after, tx) in reversed(list(zip(snapshots
     current = snapshot()
     if current != after:
         fail(f"before reverting transaction {tx}, the tables are not as it left them")
+    if not q("SELECT count(*) FROM audit_log.events WHERE tx_id = %s::xid8", tx)[0][0]:
+        # A transaction whose statements matched no row wrote nothing: there
+        # is nothing to revert, and revert_transaction() says so.
+        if before != after:
+            fail(f"transaction {tx} changed the tables but the trail has no event of it")
+        try:
+            q("SELECT audit_log.revert_transaction(%s::xid8)", tx)
+            fail(f"revert_transaction({tx}) of a transaction without events was not refused")
+        except psycopg.errors.InvalidParameterValue:
+            pass
+        continue
     try:
         q("SELECT audit_log.revert_transaction(%s::xid8)", tx)
     except psycopg.Error as e:
