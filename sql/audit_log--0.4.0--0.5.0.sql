@@ -1792,6 +1792,8 @@ DECLARE
     arrival audit_log.events;
     started record;
     baselined boolean := false;
+    ev audit_log.events;
+    seen boolean;
 BEGIN
     IF as_of.entity IS NULL OR as_of.at IS NULL THEN
         RAISE EXCEPTION 'audit_log.as_of(): entity and at must not be NULL'
@@ -1819,26 +1821,40 @@ BEGIN
         key := as_of.entity_id;
         bound := 9223372036854775807;
         LOOP
-            -- How the row came to this key: inserted, baselined, or moved here.
-            -- (OFFSET 0: found by key through the hash index, then sorted;
-            -- never by walking the time index backwards through every event.)
-            SELECT e.* INTO arrival
-              FROM (SELECT e.* FROM audit_log.events e
-             WHERE e.entity = ANY (stretch.names)
-               AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
-               AND e.entity_id = key AND e.id < bound
-               AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
-                            WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
-               AND (e.action IN ('INSERT', 'BASELINE')
-                    OR (e.action = 'UPDATE' AND NOT e.old_values @> e.entity_id))
-             OFFSET 0) AS e
-             ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1;
-            EXIT WHEN NOT FOUND OR arrival.occurred_at <= as_of.at OR arrival.action <> 'UPDATE';
+            -- The key's events, newest first, read once (found by key
+            -- through the hash index, then sorted; never by walking the time
+            -- index backwards through every event): how the row came to this
+            -- key (inserted, baselined, or moved here), and its last event at
+            -- or before `at` since then.
+            arrival := NULL;
+            last := NULL;
+            seen := false;
+            FOR ev IN
+                SELECT e.* FROM (SELECT e.* FROM audit_log.events e
+                 WHERE e.entity = ANY (stretch.names)
+                   AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
+                   AND e.entity_id = key AND e.id < bound
+                   AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
+                                WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
+                 OFFSET 0) AS e
+                 ORDER BY e.occurred_at DESC, e.id DESC
+            LOOP
+                seen := true;
+                IF last.id IS NULL AND ev.occurred_at <= as_of.at
+                   AND ev.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE') THEN
+                    last := ev;
+                END IF;
+                IF ev.action IN ('INSERT', 'BASELINE') OR (ev.action = 'UPDATE' AND NOT ev.old_values @> ev.entity_id) THEN
+                    arrival := ev;
+                    EXIT;
+                END IF;
+            END LOOP;
+            EXIT WHEN arrival.id IS NULL OR arrival.occurred_at <= as_of.at OR arrival.action <> 'UPDATE';
             -- Moved here after `at`: at `at` it had its previous key.
             key := (SELECT jsonb_object_agg(k, arrival.old_values -> k) FROM jsonb_object_keys(arrival.entity_id) AS k);
             bound := arrival.id;
         END LOOP;
-        IF FOUND AND arrival.occurred_at > as_of.at THEN
+        IF arrival.id IS NOT NULL AND arrival.occurred_at > as_of.at THEN
             -- Inserted after `at`; baselined after it, it was there untold.
             IF arrival.action = 'BASELINE' THEN
                 RAISE NOTICE 'the trail cannot account for this row of % at that time: it was there before tracking began, and no baseline was taken then',
@@ -1846,23 +1862,8 @@ BEGIN
             END IF;
             RETURN;
         END IF;
-        SELECT e.* INTO last
-          FROM (SELECT e.* FROM audit_log.events e
-         WHERE e.entity = ANY (stretch.names)
-           AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
-           AND e.entity_id = key AND e.id < bound AND e.occurred_at <= as_of.at
-           AND (arrival.id IS NULL OR (e.occurred_at, e.id) >= (arrival.occurred_at, arrival.id))
-           AND e.action IN ('INSERT', 'UPDATE', 'DELETE', 'BASELINE')
-           AND EXISTS (SELECT 1 FROM unnest(stretch.names, stretch.afters, stretch.befores) AS s(name, after_id, before_id)
-                        WHERE s.name = e.entity AND e.id > s.after_id AND e.id < s.before_id)
-         OFFSET 0) AS e
-         ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1;
-        IF NOT FOUND THEN
-            IF EXISTS (
-                   SELECT 1 FROM audit_log.events e
-                    WHERE e.entity = ANY (stretch.names)
-                      AND jsonb_hash_extended(e.entity_id, hashtext(e.entity)) = ANY (audit_log.key_hashes(key, stretch.names))
-                      AND e.entity_id = key AND e.id < bound) THEN
+        IF last.id IS NULL THEN
+            IF seen THEN
                 -- Changed after `at` without ever being seen written: untold.
                 RAISE NOTICE 'the trail cannot account for this row of % at that time: it was there before tracking began, and no baseline was taken',
                     stretch.names[1];
