@@ -46,6 +46,7 @@ bench-time-travel:
 	bash bench/time_travel.sh
 
 # A trail of 30 million events over 24 months, partitioned and as one table (issue 16).
+# Reading alone, quicker: SCALE_READING_ONLY=1 SCALE_OUT=bench/results/scale_reading.md make bench-scale
 bench-scale:
 	bash bench/scale.sh
 
