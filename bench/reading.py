@@ -20,12 +20,13 @@ import subprocess
 import sys
 import time
 
+import trail
 from backend import run_statement
+from trail import ACTORS, KEYS, TABLES
 
 PSQL = os.path.join(os.environ["PG_BINDIR"], "psql")
 EVENTS = int(sys.argv[1])
 OUT = sys.argv[2]
-TABLES, ACTORS, KEYS = 50, 1000, 20000
 START = "2025-11-21 00:00:00+00"
 DAYS = 365
 PARTS = set(os.environ.get("READING_PARTS", "latency,export").split(","))
@@ -43,31 +44,9 @@ def load():
     # Two sessions load halves in parallel (the machine has two cores).
     half = EVENTS // 2
     spans = [(1, half), (half + 1, EVENTS)]
-    fill = """
-    INSERT INTO audit_log.events
-    SELECT g,
-           timestamptz '{start}' + g * ({days} * 86400.0 / {events}) * interval '1 second',
-           (1000 + g / 3)::text::xid8,
-           'user-' || ((g * 7919) % {actors}) || '@example.org',
-           'app', 'web', ('10.0.' || (g % 200) || '.' || (g % 250))::inet,
-           jsonb_build_object('request_id', 'r-' || g),
-           'bench.table_' || lpad(((g * 31) % {tables})::text, 2, '0'),
-           jsonb_build_object('id', k),
-           a,
-           CASE WHEN a IN ('UPDATE', 'DELETE') THEN jsonb_build_object('id', k, 'title', 'Course ' || k, 'price', g % 1000, 'seats', g % 30) END,
-           CASE WHEN a IN ('INSERT', 'UPDATE') THEN jsonb_build_object('id', k, 'title', 'Course ' || k, 'price', (g + 1) % 1000, 'seats', g % 30) END,
-           CASE WHEN a = 'UPDATE' THEN ARRAY['price'] END
-      FROM generate_series({lo}::bigint, {hi}) AS g,
-           LATERAL (SELECT (g * 7) % {keys} AS k,
-                           CASE WHEN g % 100000 = 0 THEN 'TRUNCATE'
-                                WHEN g % 10 < 3 THEN 'INSERT'
-                                WHEN g % 10 < 9 THEN 'UPDATE'
-                                ELSE 'DELETE' END AS a) AS x
-    """
     started = time.monotonic()
     procs = [subprocess.Popen([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-                               fill.format(start=START, days=DAYS, events=EVENTS, actors=ACTORS,
-                                           tables=TABLES, keys=KEYS, lo=lo, hi=hi)])
+                               trail.fill_over_days(lo, hi, START, DAYS, EVENTS)])
              for lo, hi in spans]
     for p in procs:
         if p.wait() != 0:

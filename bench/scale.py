@@ -41,6 +41,9 @@ import sys
 import threading
 import time
 
+import trail
+from trail import ACTORS, KEYS, TABLES
+
 BIN = os.environ["PG_BINDIR"]
 PSQL = os.path.join(BIN, "psql")
 PGBENCH = os.path.join(BIN, "pgbench")
@@ -53,7 +56,6 @@ SECONDS = int(os.environ.get("SCALE_PGBENCH_SECONDS", "60"))
 ROUNDS = int(os.environ.get("SCALE_ROUNDS", "3"))
 W4_ROWS = int(os.environ.get("SCALE_W4_ROWS", "200000"))
 ONE_SEAL_EVENTS = int(os.environ.get("SCALE_ONE_SEAL_EVENTS", "4800000"))
-TABLES, ACTORS, KEYS = 50, 1000, 20000
 # Transaction ids per month: a month's events are sealed when the server's
 # transaction counter has passed them (see seal_partitioned()).
 TX_PER_MONTH = 1000
@@ -157,38 +159,17 @@ def save():
         json.dump(RESULTS, f, indent=1)
 
 
-# bench/reading.py's generator, with occurred_at spread evenly over each month
-# (per_month events a month, ids in time order), and TX_PER_MONTH transaction
-# ids a month from t0 on, in time order too: ids the server has not handed out
-# yet when the trail is loaded, so that sealing can take the trail a month at
-# a time, as a trail sealed while it grew was.
-FILL = """
-INSERT INTO {target}
-SELECT g,
-       m.start + (((g - 1) % {per_month}) + 0.5)::float8 / {per_month} * ((m.start + interval '1 month') - m.start),
-       ({t0} + ((g - 1) / {per_month}) * {txm} + ((g - 1) % {per_month}) * {txm} / {per_month})::text::xid8,
-       'user-' || ((g * 7919) % {actors}) || '@example.org',
-       'app', 'web', ('10.0.' || (g % 200) || '.' || (g % 250))::inet,
-       jsonb_build_object('request_id', 'r-' || g),
-       'bench.table_' || lpad(((g * 31) % {tables})::text, 2, '0'),
-       jsonb_build_object('id', k),
-       a,
-       CASE WHEN a IN ('UPDATE', 'DELETE') THEN jsonb_build_object('id', k, 'title', 'Course ' || k, 'price', g % 1000, 'seats', g % 30) END,
-       CASE WHEN a IN ('INSERT', 'UPDATE') THEN jsonb_build_object('id', k, 'title', 'Course ' || k, 'price', (g + 1) % 1000, 'seats', g % 30) END,
-       CASE WHEN a = 'UPDATE' THEN ARRAY['price'] END
-  FROM generate_series({lo}::bigint, {hi}) AS g,
-       LATERAL (SELECT timestamptz '{start}' + make_interval(months => ((g - 1) / {per_month})::int) AS start) AS m,
-       LATERAL (SELECT (g * 7) % {keys} AS k,
-                       CASE WHEN g % 100000 = 0 THEN 'TRUNCATE'
-                            WHEN g % 10 < 3 THEN 'INSERT'
-                            WHEN g % 10 < 9 THEN 'UPDATE'
-                            ELSE 'DELETE' END AS a) AS x
-"""
-
-
 def fill(target, lo, hi, per_month, t0):
-    return FILL.format(target=target, lo=lo, hi=hi, per_month=per_month, start=START, t0=t0, txm=TX_PER_MONTH,
-                       actors=ACTORS, tables=TABLES, keys=KEYS)
+    """The trail of bench/trail.py, with occurred_at spread evenly over each
+    month (per_month events a month, ids in time order), and TX_PER_MONTH
+    transaction ids a month from t0 on, in time order too: ids the server has
+    not handed out yet when the trail is loaded, so that sealing can take the
+    trail a month at a time, as a trail sealed while it grew was."""
+    return trail.fill(
+        target, lo, hi,
+        f"m.start + (((g - 1) % {per_month}) + 0.5)::float8 / {per_month} * ((m.start + interval '1 month') - m.start)",
+        f"{t0} + ((g - 1) / {per_month}) * {TX_PER_MONTH} + ((g - 1) % {per_month}) * {TX_PER_MONTH} / {per_month}",
+        months_from=f"\n       LATERAL (SELECT timestamptz '{START}' + make_interval(months => ((g - 1) / {per_month})::int) AS start) AS m,")
 
 
 def months(per_month=PER_MONTH):

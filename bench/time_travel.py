@@ -28,12 +28,13 @@ import subprocess
 import sys
 import time
 
+import trail
 from backend import run_statement
+from trail import ACTORS, KEYS, TABLES
 
 PSQL = os.path.join(os.environ["PG_BINDIR"], "psql")
 EVENTS = int(sys.argv[1])
 OUT = sys.argv[2]
-TABLES, ACTORS, KEYS = 50, 1000, 20000
 START = "2025-11-21 00:00:00+00"
 DAYS = 365
 HUNDRED_K = int(os.environ.get("HUNDRED_K_ROWS", "100000"))
@@ -64,28 +65,6 @@ def say(text):
     print(text, flush=True)
 
 
-# The trail: the reading benchmark's generator (bench/reading.py), unchanged.
-FILL = """
-INSERT INTO audit_log.events
-SELECT g,
-       timestamptz '{start}' + g * ({days} * 86400.0 / {events}) * interval '1 second',
-       (1000 + g / 3)::text::xid8,
-       'user-' || ((g * 7919) % {actors}) || '@example.org',
-       'app', 'web', ('10.0.' || (g % 200) || '.' || (g % 250))::inet,
-       jsonb_build_object('request_id', 'r-' || g),
-       'bench.table_' || lpad(((g * 31) % {tables})::text, 2, '0'),
-       jsonb_build_object('id', k),
-       a,
-       CASE WHEN a IN ('UPDATE', 'DELETE') THEN jsonb_build_object('id', k, 'title', 'Course ' || k, 'price', g % 1000, 'seats', g % 30) END,
-       CASE WHEN a IN ('INSERT', 'UPDATE') THEN jsonb_build_object('id', k, 'title', 'Course ' || k, 'price', (g + 1) % 1000, 'seats', g % 30) END,
-       CASE WHEN a = 'UPDATE' THEN ARRAY['price'] END
-  FROM generate_series({lo}::bigint, {hi}) AS g,
-       LATERAL (SELECT (g * 7) % {keys} AS k,
-                       CASE WHEN g % 100000 = 0 THEN 'TRUNCATE'
-                            WHEN g % 10 < 3 THEN 'INSERT'
-                            WHEN g % 10 < 9 THEN 'UPDATE'
-                            ELSE 'DELETE' END AS a) AS x
-"""
 
 
 def load():
@@ -109,8 +88,7 @@ def load():
     step = EVENTS // sessions
     spans = [(1 + i * step, EVENTS if i == sessions - 1 else (i + 1) * step) for i in range(sessions)]
     procs = [subprocess.Popen([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-                               FILL.format(start=START, days=DAYS, events=EVENTS, actors=ACTORS,
-                                           tables=TABLES, keys=KEYS, lo=lo, hi=hi)])
+                               trail.fill_over_days(lo, hi, START, DAYS, EVENTS)])
              for lo, hi in spans]
     for p in procs:
         if p.wait() != 0:
