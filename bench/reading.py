@@ -56,54 +56,13 @@ def load():
     return time.monotonic() - started
 
 
-TIMER = """
-CREATE OR REPLACE FUNCTION pg_temp.median_ms(query text, runs int) RETURNS numeric
-LANGUAGE plpgsql AS $$
-DECLARE
-    started timestamptz;
-    took numeric[] := '{}';
-BEGIN
-    FOR i IN 1..runs LOOP
-        started := clock_timestamp();
-        EXECUTE 'SELECT count(*) FROM (' || query || ') q';
-        took := took || (extract(epoch FROM clock_timestamp() - started) * 1000)::numeric;
-    END LOOP;
-    RETURN (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t)::numeric, 3) FROM unnest(took) t);
-END $$;
-"""
-
-
 def latencies():
     mid = f"timestamptz '{START}' + interval '{DAYS // 2} days'"
-    week_later = f"{mid} + interval '7 days'"
-    event_id = EVENTS // 2 + 3  # an UPDATE
-    # An actor and a row that do occur in the week and table queried, so that
-    # the combined filter and history() return something.
-    actor, key = psql(f"""SELECT actor, entity_id FROM audit_log.events
-                          WHERE entity = 'bench.table_25' AND action = 'UPDATE'
-                            AND occurred_at >= {mid} AND occurred_at < {week_later}
-                          ORDER BY occurred_at, id LIMIT 1""").split("|")
-    queries = [
-        ("list() first page, no filter", "SELECT * FROM audit_log.list()"),
-        ("list(since, until): one week, half a year ago",
-         f"SELECT * FROM audit_log.list(since => {mid}, until => {week_later})"),
-        ("list(actor)", "SELECT * FROM audit_log.list(actor => 'user-500@example.org')"),
-        ("list(entity) schema.table", "SELECT * FROM audit_log.list(entity => 'bench.table_25')"),
-        ("list(entity) bare name", "SELECT * FROM audit_log.list(entity => 'table_25')"),
-        ("list(action => 'delete')", "SELECT * FROM audit_log.list(action => 'delete')"),
-        ("list(action => 'truncate') (rare)", "SELECT * FROM audit_log.list(action => 'truncate')"),
-        ("list(all filters combined)",
-         f"SELECT * FROM audit_log.list(since => {mid}, until => {week_later}, "
-         f"actor => '{actor}', entity => 'bench.table_25', action => 'update')"),
-        ("list() next page (before_id)",
-         "SELECT * FROM audit_log.list(before_id => (SELECT min(id) FROM audit_log.list()))"),
-        ("history() of one row", f"SELECT * FROM audit_log.history('bench.table_25', '{key}')"),
-        ("changes() of one event", f"SELECT * FROM audit_log.changes({event_id})"),
-    ]
+    queries = trail.reading_queries(psql, mid, EVENTS, "half a year ago")
     rows = []
     for name, query in queries:
         quoted = query.replace("'", "''")
-        median = psql(TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20)")
+        median = psql(trail.TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20)")
         count = psql(f"SELECT count(*) FROM ({query}) q")
         # auto_explain shows the plan of the statement list()/history() run inside.
         plan = subprocess.run(

@@ -443,29 +443,7 @@ END $$;
 def queries(db):
     """bench/reading.py's queries, on a week in the middle of the trail."""
     mid = f"timestamptz '{START}' + interval '{MONTHS // 2} months'"
-    week_later = f"{mid} + interval '7 days'"
-    event_id = EVENTS // 2 + 3  # an UPDATE
-    actor, key = psql(f"""SELECT actor, entity_id FROM audit_log.events
-                          WHERE entity = 'bench.table_25' AND action = 'UPDATE'
-                            AND occurred_at >= {mid} AND occurred_at < {week_later}
-                          ORDER BY occurred_at, id LIMIT 1""", db).split("|")
-    return [
-        ("list() first page, no filter", "SELECT * FROM audit_log.list()"),
-        ("list(since, until): one week, a year ago",
-         f"SELECT * FROM audit_log.list(since => {mid}, until => {week_later})"),
-        ("list(actor)", "SELECT * FROM audit_log.list(actor => 'user-500@example.org')"),
-        ("list(entity) schema.table", "SELECT * FROM audit_log.list(entity => 'bench.table_25')"),
-        ("list(entity) bare name", "SELECT * FROM audit_log.list(entity => 'table_25')"),
-        ("list(action => 'delete')", "SELECT * FROM audit_log.list(action => 'delete')"),
-        ("list(action => 'truncate') (rare)", "SELECT * FROM audit_log.list(action => 'truncate')"),
-        ("list(all filters combined)",
-         f"SELECT * FROM audit_log.list(since => {mid}, until => {week_later}, "
-         f"actor => '{actor}', entity => 'bench.table_25', action => 'update')"),
-        ("list() next page (before_id)",
-         "SELECT * FROM audit_log.list(before_id => (SELECT min(id) FROM audit_log.list()))"),
-        ("history() of one row", f"SELECT * FROM audit_log.history('bench.table_25', '{key}')"),
-        ("changes() of one event", f"SELECT * FROM audit_log.changes({event_id})"),
-    ]
+    return trail.reading_queries(lambda sql: psql(sql, db), mid, EVENTS, "a year ago")
 
 
 def plan_of(db, query):

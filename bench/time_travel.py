@@ -108,26 +108,9 @@ def load():
     say(f"loaded {loaded:,} events in {seconds:.0f} s: {RESULTS['load']}")
 
 
-TIMER = """
-CREATE OR REPLACE FUNCTION pg_temp.median_ms(query text, runs int) RETURNS numeric
-LANGUAGE plpgsql AS $$
-DECLARE
-    started timestamptz;
-    took numeric[] := '{}';
-BEGIN
-    FOR i IN 1..runs LOOP
-        started := clock_timestamp();
-        EXECUTE 'SELECT count(*) FROM (' || query || ') q';
-        took := took || (extract(epoch FROM clock_timestamp() - started) * 1000)::numeric;
-    END LOOP;
-    RETURN (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t)::numeric, 3) FROM unnest(took) t);
-END $$;
-"""
-
-
 def median_ms(query, runs):
     quoted = query.replace("'", "''")
-    out = psql(TIMER + f"SET client_min_messages = warning; SELECT pg_temp.median_ms('{quoted}', {runs})")
+    out = psql(trail.TIMER + f"SET client_min_messages = warning; SELECT pg_temp.median_ms('{quoted}', {runs})")
     return float(out.splitlines()[-1])
 
 
@@ -689,7 +672,9 @@ def report(one, wide, base, rev):
     c = base["check"]
     lines += [
         "",
-        f"Baseline / plain copy (mean of the two copies): {track['seconds'] / copy_s:.1f}× the time, "
+        # (A copy of a few rows, in a quick try, can time as 0.)
+        f"Baseline / plain copy (mean of the two copies): "
+        f"{f'{track_s / copy_s:.1f}×' if (track_s := track['seconds']) and copy_s else 'n/a:'} the time, "
         f"{track['wal_bytes'] / copy_wal:.1f}× the WAL ({track['wal_bytes'] / base['rows']:,.0f} bytes of WAL "
         f"per row against {copy_wal / base['rows']:,.0f}); the log grew by {base['log_grew_bytes'] / 2**20:,.0f} MiB "
         f"with its indexes. Events written: {c['baseline_events']:,} BASELINE for {c['distinct_keys']:,} keys and "

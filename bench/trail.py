@@ -9,6 +9,25 @@ gets one action only, and all its events lie in one table.
 TABLES, ACTORS, KEYS = 50, 1000, 20000
 
 
+# pg_temp.median_ms(query, runs): the median of runs of the query, in ms,
+# timed inside the server.
+TIMER = """
+CREATE OR REPLACE FUNCTION pg_temp.median_ms(query text, runs int) RETURNS numeric
+LANGUAGE plpgsql AS $$
+DECLARE
+    started timestamptz;
+    took numeric[] := '{}';
+BEGIN
+    FOR i IN 1..runs LOOP
+        started := clock_timestamp();
+        EXECUTE 'SELECT count(*) FROM (' || query || ') q';
+        took := took || (extract(epoch FROM clock_timestamp() - started) * 1000)::numeric;
+    END LOOP;
+    RETURN (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t)::numeric, 3) FROM unnest(took) t);
+END $$;
+"""
+
+
 def fill(target, lo, hi, occurred_at, tx_id, months_from=""):
     """INSERT of events lo..hi into target. occurred_at and tx_id are SQL
     expressions of g (the event id); months_from, a LATERAL item they may use."""
@@ -41,3 +60,34 @@ def fill_over_days(lo, hi, start, days, events):
     return fill("audit_log.events", lo, hi,
                 f"timestamptz '{start}' + g * ({days} * 86400.0 / {events}) * interval '1 second'",
                 "1000 + g / 3")
+
+
+def reading_queries(psql, mid, events, week_label):
+    """The reading benchmark's queries (name, SQL) on the week from `mid` (an
+    SQL timestamptz): list() with each filter, the next page, history() of a
+    row and changes() of an event. psql(sql) answers the lookup of an actor
+    and a row that do occur in that week and table, so that the combined
+    filter and history() return something."""
+    week_later = f"{mid} + interval '7 days'"
+    event_id = events // 2 + 3  # an UPDATE
+    actor, key = psql(f"""SELECT actor, entity_id FROM audit_log.events
+                          WHERE entity = 'bench.table_25' AND action = 'UPDATE'
+                            AND occurred_at >= {mid} AND occurred_at < {week_later}
+                          ORDER BY occurred_at, id LIMIT 1""").split("|")
+    return [
+        ("list() first page, no filter", "SELECT * FROM audit_log.list()"),
+        (f"list(since, until): one week, {week_label}",
+         f"SELECT * FROM audit_log.list(since => {mid}, until => {week_later})"),
+        ("list(actor)", "SELECT * FROM audit_log.list(actor => 'user-500@example.org')"),
+        ("list(entity) schema.table", "SELECT * FROM audit_log.list(entity => 'bench.table_25')"),
+        ("list(entity) bare name", "SELECT * FROM audit_log.list(entity => 'table_25')"),
+        ("list(action => 'delete')", "SELECT * FROM audit_log.list(action => 'delete')"),
+        ("list(action => 'truncate') (rare)", "SELECT * FROM audit_log.list(action => 'truncate')"),
+        ("list(all filters combined)",
+         f"SELECT * FROM audit_log.list(since => {mid}, until => {week_later}, "
+         f"actor => '{actor}', entity => 'bench.table_25', action => 'update')"),
+        ("list() next page (before_id)",
+         "SELECT * FROM audit_log.list(before_id => (SELECT min(id) FROM audit_log.list()))"),
+        ("history() of one row", f"SELECT * FROM audit_log.history('bench.table_25', '{key}')"),
+        ("changes() of one event", f"SELECT * FROM audit_log.changes({event_id})"),
+    ]
