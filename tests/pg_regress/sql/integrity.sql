@@ -253,6 +253,15 @@ SELECT :first_id + 1000000, occurred_at, tx_id, 'forger', db_user, entity, '{"id
   FROM audit_log.events WHERE id = :first_id + 2;
 SELECT * FROM tampered();
 ROLLBACK;
+-- A second event under a sealed event's id, a month later (each month's
+-- partition keeps its ids unique, the log as a whole cannot).
+BEGIN;
+CALL disable_guards();
+INSERT INTO audit_log.events
+SELECT (jsonb_populate_record(e, jsonb_build_object('occurred_at', e.occurred_at + interval '1 month'))).*
+  FROM audit_log.events e WHERE id = :first_id + 2;
+SELECT * FROM tampered();
+ROLLBACK;
 -- Two events' values swapped.
 BEGIN;
 CALL disable_guards();
