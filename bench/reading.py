@@ -62,7 +62,7 @@ def latencies():
     rows = []
     for name, query in queries:
         quoted = query.replace("'", "''")
-        median = psql(trail.TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20)")
+        median = psql(trail.TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20)").splitlines()[-1].split("|")[0]
         count = psql(f"SELECT count(*) FROM ({query}) q")
         # auto_explain shows the plan of the statement list()/history() run inside.
         plan = subprocess.run(

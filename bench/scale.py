@@ -419,26 +419,6 @@ def capture():
 
 # ---------------------------------------------------------------- part 3
 
-TIMER = """
-CREATE OR REPLACE FUNCTION pg_temp.median_ms(query text, runs int, budget_ms numeric) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    first timestamptz := clock_timestamp();
-    started timestamptz;
-    took numeric[] := '{}';
-BEGIN
-    FOR i IN 1..runs LOOP
-        started := clock_timestamp();
-        EXECUTE 'SELECT count(*) FROM (' || query || ') q';
-        took := took || (extract(epoch FROM clock_timestamp() - started) * 1000)::numeric;
-        -- A query of seconds runs at least 3 times, not 20.
-        EXIT WHEN i >= 3 AND extract(epoch FROM clock_timestamp() - first) * 1000 > budget_ms;
-    END LOOP;
-    RETURN (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t)::numeric, 3) FROM unnest(took) t)
-           || '|' || cardinality(took);
-END $$;
-"""
-
 
 def queries(db):
     """bench/reading.py's queries, on a week in the middle of the trail."""
@@ -504,7 +484,7 @@ def latencies():
         rows = []
         for name, query in queries(db):
             quoted = query.replace("'", "''")
-            median, runs = psql(TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20, 30000)", db).splitlines()[-1].split("|")
+            median, runs = psql(trail.TIMER + f"SELECT pg_temp.median_ms('{quoted}', 20, 30000)", db).splitlines()[-1].split("|")
             median, runs = float(median), int(runs)
             count = int(psql(f"SELECT count(*) FROM ({query}) q", db))
             # The plans of the partitioned log's queries over the target are kept.

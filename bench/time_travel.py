@@ -111,7 +111,7 @@ def load():
 def median_ms(query, runs):
     quoted = query.replace("'", "''")
     out = psql(trail.TIMER + f"SET client_min_messages = warning; SELECT pg_temp.median_ms('{quoted}', {runs})")
-    return float(out.splitlines()[-1])
+    return float(out.splitlines()[-1].split("|")[0])
 
 
 def plan_of(query):
